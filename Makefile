@@ -1,0 +1,39 @@
+# Two entry points: `make demo` (the main job) and `make test` (the test suite).
+# Both create .venv when missing and install the package from this checkout.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+.PHONY: demo test lint bench docs clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed-demo: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[plot,cli]"
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[plot,cli,test]"
+	touch $@
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e ".[plot,cli,test,bench]"
+	touch $@
+
+demo: $(VENV)/.installed-demo
+	$(BIN)/jachess demo
+
+test: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests benchmarks examples
+
+bench: $(VENV)/.installed-bench
+	$(BIN)/python benchmarks/dense.py
+
+clean:
+	rm -rf $(VENV) site .pytest_cache

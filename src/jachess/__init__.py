@@ -1,0 +1,67 @@
+"""jachess: Jacobians and Hessians on JAX — exact, sparse when sparse, matrix-free when huge.
+
+Layers (lower never import higher): dense derivatives, sparsity, operators, spectral,
+applications (critical, optimize, density, sensitivity), cli.
+"""
+
+from jachess._api import hessian as hessian
+from jachess._api import jacobian as jacobian
+from jachess._derivatives._check import DerivativeCheck as DerivativeCheck
+from jachess._derivatives._check import check_derivatives as check_derivatives
+from jachess._derivatives._products import gradient as gradient
+from jachess._derivatives._products import hvp as hvp
+from jachess._derivatives._products import jvp as jvp
+from jachess._derivatives._products import value_and_gradient as value_and_gradient
+from jachess._derivatives._products import vjp as vjp
+from jachess._derivatives._slogdet import Slogdet as Slogdet
+from jachess._derivatives._slogdet import slogdet_jacobian as slogdet_jacobian
+from jachess._derivatives._taylor import TaylorModel as TaylorModel
+from jachess._derivatives._taylor import taylor as taylor
+from jachess import critical as critical
+from jachess._errors import (
+    ConvergenceError as ConvergenceError,
+    DerivativeMismatchError as DerivativeMismatchError,
+    ExpressionError as ExpressionError,
+    InputDtypeError as InputDtypeError,
+    JachessError as JachessError,
+    JachessInternalError as JachessInternalError,
+    NotScalarError as NotScalarError,
+    NotSquareError as NotSquareError,
+    OptionError as OptionError,
+    ShapeError as ShapeError,
+    SparsityDetectionError as SparsityDetectionError,
+    TooLargeError as TooLargeError,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # derivatives
+    "check_derivatives",
+    "DerivativeCheck",
+    "gradient",
+    "hessian",
+    "hvp",
+    "jacobian",
+    "jvp",
+    "slogdet_jacobian",
+    "Slogdet",
+    "taylor",
+    "TaylorModel",
+    "value_and_gradient",
+    "vjp",
+    "critical",
+    # errors
+    "ConvergenceError",
+    "DerivativeMismatchError",
+    "ExpressionError",
+    "InputDtypeError",
+    "JachessError",
+    "JachessInternalError",
+    "NotScalarError",
+    "NotSquareError",
+    "OptionError",
+    "ShapeError",
+    "SparsityDetectionError",
+    "TooLargeError",
+]

@@ -1,0 +1,1 @@
+"""Layer 1: dense derivatives (JVP, VJP, gradient, HVP, Jacobian, Hessian, Taylor, slogdet)."""
