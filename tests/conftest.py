@@ -1,11 +1,7 @@
 """Test configuration: float64 everywhere (accuracy tests need it) and one PRNG key fixture."""
 
-import os
-
-os.environ.setdefault("XLA_FLAGS", "--xla_force_host_platform_device_count=1")
-
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
 jax.config.update("jax_enable_x64", True)
 
