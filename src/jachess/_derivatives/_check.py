@@ -122,44 +122,79 @@ def check_derivatives(
     if full:
         directions = jnp.eye(n, dtype=dtype)
         steps = eps ** 0.2 * scale
-        ad = jax.jit(lambda z: jacobian_matrix(f_flat, z, m, "fwd", None).T)(x_flat)
     else:
         directions = jax.random.normal(key_dirs, (num_directions, n), dtype)
         directions = directions / jnp.linalg.norm(directions, axis=1, keepdims=True)
         steps = jnp.full((num_directions,), eps ** 0.2 * float(jnp.max(scale)), dtype)
-        ad = jax.jit(jax.vmap(lambda d: jax.jvp(f_flat, (x_flat,), (d,))[1]))(directions)
-    fd = jax.jit(_finite_difference_columns, static_argnums=0)(f_flat, x_flat, directions, steps)
-    ad, fd = np.asarray(ad), np.asarray(fd)  # (directions, m)
-    atol = rtol * max(1.0, float(np.max(np.abs(ad)))) if atol is None else atol
-    error = np.abs(ad - fd)
-    tolerance = atol + rtol * np.maximum(np.abs(ad), np.abs(fd))
-    scaled = error / tolerance
-    if not np.all(np.isfinite(ad)):
-        bad = np.unravel_index(np.argmax(~np.isfinite(ad)), ad.shape)
-        raise DerivativeMismatchError(
-            f"Automatic derivatives are not finite at x: entry {_describe(bad, full, out_struct, x)}"
-            f" is {ad[bad]}."
+    fd = np.asarray(
+        jax.jit(_finite_difference_columns, static_argnums=0)(f_flat, x_flat, directions, steps)
+    )  # (directions, m)
+    modes = _ad_directional(f_flat, x_flat, m, directions, full)
+    if not modes:
+        raise DerivativeMismatchError("f supports neither forward nor reverse differentiation.")
+    worst_scaled, report = -1.0, None
+    for mode_name, ad in modes.items():
+        atol_mode = rtol * max(1.0, float(np.max(np.abs(ad)))) if atol is None else atol
+        if not np.all(np.isfinite(ad)):
+            bad = np.unravel_index(np.argmax(~np.isfinite(ad)), ad.shape)
+            raise DerivativeMismatchError(
+                f"{mode_name.capitalize()}-mode derivatives are not finite at x: "
+                f"{_describe(bad, full, out_struct, x)} is {ad[bad]}."
+            )
+        error = np.abs(ad - fd)
+        tolerance = atol_mode + rtol * np.maximum(np.abs(ad), np.abs(fd))
+        scaled = np.where(np.isfinite(error), error / tolerance, np.inf)
+        worst = np.unravel_index(np.argmax(scaled), scaled.shape)
+        where = _describe(worst, full, out_struct, x)
+        if not scaled[worst] <= 1.0:
+            raise DerivativeMismatchError(
+                f"Automatic ({mode_name} mode) and finite-difference derivatives disagree at "
+                f"{where}: AD gives {ad[worst]:.10g}, finite differences give {fd[worst]:.10g} "
+                f"(difference {error[worst]:.3g}, tolerance {tolerance[worst]:.3g}). Check the "
+                "function's custom_jvp/custom_vjp rules, or any non-differentiable point near x."
+            )
+        if scaled[worst] > worst_scaled:
+            worst_scaled = float(scaled[worst])
+            report = (float(np.max(error)), where)
+    transpose_error = 0.0
+    if len(modes) == 2:
+        transpose_error = _transpose_error(f_flat, x_flat, m, key_u, key_v)
+        if not transpose_error <= 1e3 * eps:
+            raise DerivativeMismatchError(
+                f"JVP and VJP disagree: ⟨u, J v⟩ and ⟨Jᵀu, v⟩ differ by {transpose_error:.3g} "
+                "relative, so forward and reverse mode give different Jacobians. A custom rule "
+                "whose pullback is not the transpose of its forward derivative does this."
+            )
+    return DerivativeCheck(report[0], worst_scaled, report[1], int(fd.shape[0]), transpose_error)
+
+
+def _ad_directional(f_flat, x_flat, m, directions, full) -> dict[str, np.ndarray]:
+    """J along each direction, by forward and by reverse mode (where f supports each).
+
+    Full check: both modes give all of J. Directional check: forward mode gives J d_k;
+    reverse mode is then held to forward mode by the transpose identity.
+    """
+    results = {}
+    try:
+        results["forward"] = np.asarray(
+            jax.jit(jax.vmap(lambda d: jax.jvp(f_flat, (x_flat,), (d,))[1]))(directions)
         )
-    worst = np.unravel_index(np.nanargmax(np.where(np.isfinite(scaled), scaled, np.inf)),
-                             scaled.shape)
-    where = _describe(worst, full, out_struct, x)
-    if not scaled[worst] <= 1.0:
-        raise DerivativeMismatchError(
-            f"Automatic and finite-difference derivatives disagree at {where}: AD gives "
-            f"{ad[worst]:.10g}, finite differences give {fd[worst]:.10g} (difference "
-            f"{error[worst]:.3g}, tolerance {tolerance[worst]:.3g}). Check the function's "
-            "custom_jvp/custom_vjp rules, or any non-differentiable point near x."
-        )
-    transpose_error = _transpose_error(f_flat, x_flat, m, key_u, key_v)
-    if not transpose_error <= 1e3 * eps:
-        raise DerivativeMismatchError(
-            f"JVP and VJP disagree: ⟨u, J v⟩ and ⟨Jᵀu, v⟩ differ by {transpose_error:.3g} "
-            "relative, so forward and reverse mode give different Jacobians. A custom_vjp "
-            "rule whose pullback is not the transpose of the forward derivative does this."
-        )
-    return DerivativeCheck(
-        float(np.max(error)), float(scaled[worst]), where, int(ad.shape[0]), transpose_error
-    )
+    except TypeError as error:  # custom_vjp functions have no forward mode
+        if "custom_vjp" not in str(error) and "jvp" not in str(error):
+            raise
+    try:
+        if full:
+            rows = jax.jit(lambda z: jacobian_matrix(f_flat, z, m, "rev", None))(x_flat)
+            results["reverse"] = np.asarray(rows).T
+        elif "forward" not in results:
+            raise DerivativeMismatchError(
+                "f has no forward mode (custom_vjp) and more inputs than max_full; raise "
+                "max_full to check it entrywise in reverse mode."
+            )
+    except TypeError as error:
+        if "transpose" not in str(error) and "vjp" not in str(error):
+            raise
+    return results
 
 
 def _describe(position, full: bool, out_struct, x) -> str:
