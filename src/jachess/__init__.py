@@ -4,6 +4,7 @@ Layers (lower never import higher): dense derivatives, sparsity, operators, spec
 applications (critical, optimize, density, sensitivity), cli.
 """
 
+from jachess import critical as critical
 from jachess._api import hessian as hessian
 from jachess._api import jacobian as jacobian
 from jachess._derivatives._check import DerivativeCheck as DerivativeCheck
@@ -17,19 +18,40 @@ from jachess._derivatives._slogdet import Slogdet as Slogdet
 from jachess._derivatives._slogdet import slogdet_jacobian as slogdet_jacobian
 from jachess._derivatives._taylor import TaylorModel as TaylorModel
 from jachess._derivatives._taylor import taylor as taylor
-from jachess import critical as critical
 from jachess._errors import (
     ConvergenceError as ConvergenceError,
+)
+from jachess._errors import (
     DerivativeMismatchError as DerivativeMismatchError,
+)
+from jachess._errors import (
     ExpressionError as ExpressionError,
+)
+from jachess._errors import (
     InputDtypeError as InputDtypeError,
+)
+from jachess._errors import (
     JachessError as JachessError,
+)
+from jachess._errors import (
     JachessInternalError as JachessInternalError,
+)
+from jachess._errors import (
     NotScalarError as NotScalarError,
+)
+from jachess._errors import (
     NotSquareError as NotSquareError,
+)
+from jachess._errors import (
     OptionError as OptionError,
+)
+from jachess._errors import (
     ShapeError as ShapeError,
+)
+from jachess._errors import (
     SparsityDetectionError as SparsityDetectionError,
+)
+from jachess._errors import (
     TooLargeError as TooLargeError,
 )
 

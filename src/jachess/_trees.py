@@ -22,7 +22,8 @@ def describe(tree: Any) -> str:
     def leaf(a: Any) -> str:
         shape = getattr(a, "shape", ())
         dtype = getattr(a, "dtype", type(a).__name__)
-        return f"{np.dtype(dtype).name if hasattr(a, 'dtype') else dtype}[{','.join(map(str, shape))}]"
+        name = np.dtype(dtype).name if hasattr(a, "dtype") else dtype
+        return f"{name}[{','.join(map(str, shape))}]"
 
     leaves, treedef = jax.tree_util.tree_flatten(tree)
     if treedef.num_leaves == 1 and treedef.num_nodes == 1:
@@ -38,7 +39,9 @@ def as_float_tree(x: Any, name: str = "x") -> Any:
     """
     leaves, treedef = jax.tree_util.tree_flatten(x)
     if not leaves:
-        raise ShapeError(f"{name} must contain at least one array, but got an empty pytree {x!r}.")
+        raise ShapeError(
+            f"{name} must contain at least one array, but got an empty pytree {x!r}."
+        )
     converted = []
     for leaf in leaves:
         if isinstance(leaf, jax.core.Tracer):
@@ -60,7 +63,8 @@ def as_float_tree(x: Any, name: str = "x") -> Any:
         if not jnp.issubdtype(arr.dtype, jnp.floating):
             raise InputDtypeError(
                 f"{name} must have a floating dtype, but got {arr.dtype}: integers and booleans "
-                f"have no derivatives. Pass {name} as floats, e.g. jnp.asarray({name}, dtype=float)."
+                f"have no derivatives. Pass {name} as floats, e.g. "
+                f"jnp.asarray({name}, dtype=float)."
             )
         converted.append(arr)
     return jax.tree_util.tree_unflatten(treedef, converted)

@@ -111,7 +111,7 @@ def check_derivatives(
     dtype = x_flat.dtype
     if n == 0 or m == 0:
         return DerivativeCheck(0.0, 0.0, "(no entries)", 0, 0.0)
-    if rtol is not None and rtol < 0 or atol is not None and atol < 0:
+    if (rtol is not None and rtol < 0) or (atol is not None and atol < 0):
         raise OptionError(f"rtol and atol must be non-negative, but got {rtol!r}, {atol!r}.")
     rtol = _default_tolerance(dtype) if rtol is None else rtol
     key = jax.random.key(0) if key is None else key
