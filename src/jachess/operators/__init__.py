@@ -1,0 +1,27 @@
+"""Matrix-free linear operators: Jacobian, Hessian, GGN, Fisher (layer 3).
+
+Each is an `AbstractOperator` of shape (m, n): `op @ v`, `op.matmat(V)`, `op.T`,
+`A @ B` (composition), `op.to_dense()`, `op.to_scipy()`; over a point or a mean loss
+over a dataset (arrays with batch_size, or an iterable of batches), sharded across
+devices when several are visible. Operators are pytrees, so they pass through jax.jit.
+"""
+
+from jachess.operators._base import AbstractOperator as AbstractOperator
+from jachess.operators._base import ComposedOperator as ComposedOperator
+from jachess.operators._base import Precision as Precision
+from jachess.operators._base import TransposedOperator as TransposedOperator
+from jachess.operators._fisher import Fisher as Fisher
+from jachess.operators._ggn import GGN as GGN
+from jachess.operators._hessian import Hessian as Hessian
+from jachess.operators._jacobian import Jacobian as Jacobian
+
+__all__ = [
+    "AbstractOperator",
+    "ComposedOperator",
+    "Fisher",
+    "GGN",
+    "Hessian",
+    "Jacobian",
+    "Precision",
+    "TransposedOperator",
+]
