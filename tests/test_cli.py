@@ -1,0 +1,160 @@
+"""The command line: the safe expression language, analyze, demo, errors and --json."""
+
+import json
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jachess
+from jachess.cli import main
+from jachess.cli._expression import parse
+
+
+def run_cli(capsys, *argv):
+    status = main(list(argv))
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+class TestExpressionLanguage:
+    @pytest.mark.parametrize(
+        ("text", "point", "expected"),
+        [
+            ("x**2 + 3*y", {"x": 2.0, "y": 1.0}, 7.0),
+            ("-x + +y - 2/4", {"x": 1.0, "y": 3.0}, 1.5),
+            ("sin(x)*exp(y) + sqrt(abs(x))", {"x": 0.5, "y": 0.2},
+             np.sin(0.5) * np.exp(0.2) + np.sqrt(0.5)),
+            ("atan2(y, x) + hypot(x, y) + max(x, y)", {"x": 1.0, "y": 1.0},
+             np.pi / 4 + np.sqrt(2) + 1),
+            ("pi*e + log(x)", {"x": np.e}, np.pi * np.e + 1),
+        ],
+    )
+    def test_values(self, text, point, expected):
+        expression = parse(text)
+        f = expression.function(tuple(point))
+        np.testing.assert_allclose(f(jnp.asarray(list(point.values()))), expected, rtol=1e-14)
+
+    def test_variable_order_is_first_appearance(self):
+        assert parse("z + x*y + x").variables == ("z", "x", "y")
+
+    def test_vector_function(self):
+        expression = parse("x*y, x+y, 2")
+        assert not expression.is_scalar
+        np.testing.assert_allclose(expression.function()(jnp.array([2.0, 3.0])), [6, 5, 2])
+
+    def test_huge_power_is_inf_not_a_big_integer(self):
+        f = parse("9**9**9 + x").function()
+        assert np.isinf(f(jnp.array([0.0])))
+
+    @pytest.mark.parametrize(
+        ("text", "message"),
+        [
+            ("__import__('os').system('echo pwned')", "attributes"),
+            ("x.real", "attributes"),
+            ("x[0]", "indexing"),
+            ("x^2", r"use \*\* for powers"),
+            ("lambda: 1", "lambda"),
+            ("foo(x)", "unknown function 'foo'"),
+            ("sin", "sin is a function"),
+            ("sin(x, y)", r"sin\(\) takes 1 argument"),
+            ("'text'", "only numbers"),
+            ("x < 1", "comparisons"),
+            ("(x, (y, z))", "nested tuples"),
+            ("x +", "cannot parse"),
+            ("", "empty"),
+            ("_secret + 1", "may not start with '_'"),
+            ("(" * 300 + "x" + ")" * 300, "nested too deeply|cannot parse"),
+            ("sin(x=1)", "no keyword arguments"),
+        ],
+    )
+    def test_refusals(self, text, message):
+        with pytest.raises(jachess.ExpressionError, match=message):
+            parse(text)
+
+
+class TestAnalyze:
+    def test_rosenbrock_minimum(self, capsys):
+        status, out, _ = run_cli(capsys, "analyze", "(1-x)**2 + 100*(y-x**2)**2",
+                                 "--at", "x=1,y=1")
+        assert status == 0
+        assert "MINIMUM" in out and "802" in out and "-400" in out
+
+    def test_json_matches_library(self, capsys):
+        status, out, _ = run_cli(capsys, "analyze", "x**2*y - y**3", "--at", "x=1,y=0.5",
+                                 "--json")
+        assert status == 0
+        data = json.loads(out)
+
+        def f(v):
+            return v[0] ** 2 * v[1] - v[1] ** 3
+
+        x = jnp.array([1.0, 0.5])
+        np.testing.assert_allclose(data["gradient"], jax.grad(f)(x), rtol=1e-14)
+        np.testing.assert_allclose(data["hessian"], jax.hessian(f)(x), rtol=1e-14)
+        reference = jachess.critical.classify(f, x)
+        assert data["classification"]["kind"] == reference.kind == "not critical"
+        np.testing.assert_allclose(data["eigenvalues"], reference.eigenvalues, rtol=1e-14)
+        assert set(data) >= {"expression", "variables", "point", "value", "gradient",
+                             "hessian", "eigenvalues", "classification"}
+
+    def test_saddle_json_has_escape_direction(self, capsys):
+        _, out, _ = run_cli(capsys, "analyze", "x**2 - y**2", "--json")
+        data = json.loads(out)
+        assert data["classification"]["kind"] == "saddle"
+        np.testing.assert_allclose(np.abs(data["classification"]["escape_direction"]), [0, 1])
+        assert data["note"].startswith("no --at given")
+
+    def test_vector_function_jacobian_and_determinant(self, capsys):
+        _, out, _ = run_cli(capsys, "analyze", "r*cos(t), r*sin(t)", "--at", "r=2,t=pi/4",
+                            "--json")
+        data = json.loads(out)
+        np.testing.assert_allclose(data["determinant"], 2.0, rtol=1e-14)
+        c, s = np.cos(np.pi / 4), np.sin(np.pi / 4)
+        np.testing.assert_allclose(data["jacobian"], [[c, -2 * s], [s, 2 * c]], rtol=1e-14)
+        assert len(data["hessians"]) == 2
+
+    @pytest.mark.parametrize(
+        ("argv", "message"),
+        [
+            (["analyze", "x^2"], "use ** for powers"),
+            (["analyze", "x+y", "--at", "x=1"], "no value for y"),
+            (["analyze", "x+y", "--at", "x=1,y=2,z=3"], "does not use"),
+            (["analyze", "x+y", "--at", "x"], "name=value pairs"),
+            (["analyze", "x+y", "--at", "x=1,y=foo"], "must be a number"),
+        ],
+    )
+    def test_errors_are_one_line_with_status_2(self, capsys, argv, message):
+        status, out, err = run_cli(capsys, *argv)
+        assert status == 2 and out == ""
+        assert err.startswith("jachess: error:") and message in err
+        assert "Traceback" not in err and err.count("\n") == 1
+
+
+def test_demo_runs(capsys):
+    status, out, _ = run_cli(capsys, "demo")
+    assert status == 0
+    for word in ("MINIMUM", "SADDLE", "DEGENERATE", "det J", "Chain rule"):
+        assert word in out
+
+
+def test_every_subcommand_has_help():
+    from jachess.cli import build_parser
+
+    parser = build_parser()
+    commands = parser._subparsers._group_actions[0].choices
+    assert {"analyze", "demo"} <= set(commands)
+    for name, sub in commands.items():
+        assert sub.format_help().startswith("usage: jachess " + name), name
+
+
+def test_console_script_refuses_code_without_traceback():
+    done = subprocess.run(
+        [sys.executable, "-m", "jachess.cli", "analyze", "__import__('os').system('echo hi')"],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2
+    assert "hi" not in done.stdout and "Traceback" not in done.stderr
