@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
@@ -16,11 +17,16 @@ def check_choice(name: str, value: Any, choices: Iterable[Any] | Any) -> Any:
     Raises:
         OptionError: naming the argument, quoting the bad value and listing the choices.
     """
-    options = get_args(choices) or tuple(choices)
+    options = _options(choices)
     if value not in options:
         listed = ", ".join(repr(o) for o in options)
         raise OptionError(f"{name} must be one of {listed}, but got {value!r}.")
     return value
+
+
+@functools.lru_cache(maxsize=128)
+def _options(choices: Any) -> tuple:
+    return get_args(choices) or tuple(choices)
 
 
 def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Any:

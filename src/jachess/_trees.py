@@ -7,6 +7,7 @@ each leaf of shape out_leaf.shape + in_leaf.shape.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import jax
@@ -31,6 +32,14 @@ def describe(tree: Any) -> str:
     return str(jax.tree_util.tree_unflatten(treedef, [leaf(a) for a in leaves])).replace("'", "")
 
 
+@functools.lru_cache(maxsize=64)
+def _dtype_kind(dtype: np.dtype) -> str:
+    """'float', 'complex' or 'other' (cached: issubdtype is slow on the hot path)."""
+    if jnp.issubdtype(dtype, jnp.complexfloating):
+        return "complex"
+    return "float" if jnp.issubdtype(dtype, jnp.floating) else "other"
+
+
 def as_float_tree(x: Any, name: str = "x") -> Any:
     """Convert every leaf to a JAX array and require a real floating dtype.
 
@@ -44,7 +53,7 @@ def as_float_tree(x: Any, name: str = "x") -> Any:
         )
     converted = []
     for leaf in leaves:
-        if isinstance(leaf, jax.core.Tracer):
+        if isinstance(leaf, jax.Array):  # concrete arrays and tracers alike
             arr = leaf
         else:
             try:
@@ -54,13 +63,14 @@ def as_float_tree(x: Any, name: str = "x") -> Any:
                     f"{name} must be an array or a pytree of arrays, but got a leaf of type "
                     f"{type(leaf).__name__} ({error})."
                 ) from None
-        if jnp.issubdtype(arr.dtype, jnp.complexfloating):
+        kind = _dtype_kind(arr.dtype)
+        if kind == "complex":
             raise InputDtypeError(
                 f"{name} must have a real floating dtype, but got {arr.dtype}. jachess "
                 "differentiates real functions; for complex inputs split real and imaginary "
                 "parts, or use jax.jacfwd(..., holomorphic=True)."
             )
-        if not jnp.issubdtype(arr.dtype, jnp.floating):
+        if kind == "other":
             raise InputDtypeError(
                 f"{name} must have a floating dtype, but got {arr.dtype}: integers and booleans "
                 f"have no derivatives. Pass {name} as floats, e.g. "
@@ -81,7 +91,7 @@ def as_tangent_like(v: Any, like: Any, name: str, like_name: str = "x") -> Any:
         )
     cast = []
     for a, b in zip(v_leaves, like_leaves):
-        a = jnp.asarray(a)
+        a = a if isinstance(a, jax.Array) else jnp.asarray(a)
         if a.shape != b.shape:
             raise ShapeError(
                 f"{name} must have the shape of {like_name}: expected {describe(like)}, "

@@ -19,9 +19,7 @@ def jit_with_static_function(impl: Callable, static_argnames: tuple[str, ...] = 
 
     @functools.wraps(impl)
     def call(f, *args, **kwargs):
-        try:
-            hash(f)
-        except TypeError:
+        if type(f).__hash__ is None:
             return jax.jit(functools.partial(impl, f), static_argnames=static_argnames)(
                 *args, **kwargs
             )

@@ -28,11 +28,18 @@ def _scalar(f: Callable, what: str) -> Callable:
     return scalar_f
 
 
+# Inputs are checked inside the traced functions: at trace time only, so a compiled
+# call costs no more than the jitted JAX function itself.
+
+
 def _jvp(f, x, v):
+    x = as_float_tree(x, "x")
+    v = as_tangent_like(v, x, "v")
     return jax.jvp(f, (x,), (v,))
 
 
 def _vjp(f, x, u):
+    x = as_float_tree(x, "x")
     y, pullback = jax.vjp(f, x)
     u_leaves, u_def = jax.tree_util.tree_flatten(u)
     y_leaves, y_def = jax.tree_util.tree_flatten(y)
@@ -45,14 +52,18 @@ def _vjp(f, x, u):
 
 
 def _gradient(f, x):
+    x = as_float_tree(x, "x")
     return jax.grad(_scalar(f, "jachess.gradient"))(x)
 
 
 def _value_and_gradient(f, x):
+    x = as_float_tree(x, "x")
     return jax.value_and_grad(_scalar(f, "jachess.value_and_gradient"))(x)
 
 
 def _hvp(f, x, v):
+    x = as_float_tree(x, "x")
+    v = as_tangent_like(v, x, "v")
     return jax.jvp(jax.grad(_scalar(f, "jachess.hvp")), (x,), (v,))[1]
 
 
@@ -79,8 +90,6 @@ def jvp(f: Callable, x: Any, v: Any) -> tuple[Any, Any]:
     Example:
         >>> y, jv = jachess.jvp(jnp.sin, jnp.array([0.0, 1.0]), jnp.array([1.0, 0.0]))
     """
-    x = as_float_tree(x, "x")
-    v = as_tangent_like(v, x, "v")
     return _jvp_jit(f, x, v)
 
 
@@ -97,19 +106,17 @@ def vjp(f: Callable, x: Any, u: Any) -> tuple[Any, Any]:
     Returns:
         (f(x), uᵀ J), uᵀ J shaped like x.
     """
-    x = as_float_tree(x, "x")
-    u = jax.tree_util.tree_map(jax.numpy.asarray, u)
     return _vjp_jit(f, x, u)
 
 
 def gradient(f: Callable, x: Any) -> Any:
     """∇f(x) of a scalar function, shaped like x. Cost: one reverse pass (≈ 2-4 f)."""
-    return _gradient_jit(f, as_float_tree(x, "x"))
+    return _gradient_jit(f, x)
 
 
 def value_and_gradient(f: Callable, x: Any) -> tuple[jax.Array, Any]:
     """(f(x), ∇f(x)) of a scalar function in one reverse pass."""
-    return _value_and_gradient_jit(f, as_float_tree(x, "x"))
+    return _value_and_gradient_jit(f, x)
 
 
 def hvp(f: Callable, x: Any, v: Any) -> Any:
@@ -125,6 +132,4 @@ def hvp(f: Callable, x: Any, v: Any) -> Any:
     Returns:
         H v, shaped like x.
     """
-    x = as_float_tree(x, "x")
-    v = as_tangent_like(v, x, "v")
     return _hvp_jit(f, x, v)
