@@ -172,6 +172,6 @@ def run(args: argparse.Namespace) -> int:
     if args.plot:
         from jachess.cli._plots import save_analysis_plot
 
-        save_analysis_plot(result, args.expression, args.plot)
+        save_analysis_plot(result, args.plot)
     print(dumps(result) if args.json else render(result))
     return 0

@@ -1,0 +1,11 @@
+"""Pictures (optional extra ``jachess[plot]``): every function returns a matplotlib Figure.
+
+Figures are built without pyplot (Agg canvas), so nothing opens a window or prints;
+save with ``figure.savefig("file.png")``.
+"""
+
+from jachess.plot._landscape import landscape as landscape
+from jachess.plot._path import path as path
+from jachess.plot._spy import spy as spy
+
+__all__ = ["landscape", "path", "spy"]
