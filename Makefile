@@ -32,6 +32,9 @@ test: $(VENV)/.installed-test
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests benchmarks examples
 
+docs: $(VENV)/.installed-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
+
 bench: $(VENV)/.installed-bench
 	$(BIN)/python benchmarks/dense.py
 
