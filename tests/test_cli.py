@@ -158,3 +158,54 @@ def test_console_script_refuses_code_without_traceback():
     )
     assert done.returncode == 2
     assert "hi" not in done.stdout and "Traceback" not in done.stderr
+
+
+class TestMinimize:
+    def test_every_method_on_rosenbrock(self, capsys):
+        status, out, _ = run_cli(capsys, "minimize", "(1-x)**2 + 100*(y-x**2)**2",
+                                 "--from", "x=-1.2,y=1", "--method", "all", "--json")
+        assert status == 0
+        data = json.loads(out)
+        assert [r["method"] for r in data["runs"]] == ["newton", "trust-ncg", "trust-exact",
+                                                       "bfgs", "lbfgs"]
+        for run in data["runs"]:
+            assert run["success"] and run["classification"]["kind"] == "minimum"
+            np.testing.assert_allclose(list(run["x"].values()), [1.0, 1.0], rtol=1e-6)
+
+    def test_json_matches_library(self, capsys):
+        _, out, _ = run_cli(capsys, "minimize", "x**4 + y**2 - x*y", "--from", "x=1,y=1",
+                            "--method", "bfgs", "--json")
+        run = json.loads(out)["runs"][0]
+        result = jachess.optimize.minimize(lambda v: v[0] ** 4 + v[1] ** 2 - v[0] * v[1],
+                                           jnp.array([1.0, 1.0]), method="bfgs")
+        np.testing.assert_allclose(list(run["x"].values()), result.x, rtol=1e-12)
+        assert run["num_iterations"] == int(result.num_iterations)
+
+    def test_path_plot(self, capsys, tmp_path):
+        target = tmp_path / "path.png"
+        status, out, _ = run_cli(capsys, "minimize", "(x-1)**2 + 10*(y+x**2)**2",
+                                 "--from", "x=-1,y=1", "--plot", str(target))
+        assert status == 0 and "newton" in out and target.stat().st_size > 5000
+
+    def test_vector_expression_refused(self, capsys):
+        status, _, err = run_cli(capsys, "minimize", "x, y")
+        assert status == 2 and "one scalar expression" in err
+
+
+class TestSensitivity:
+    def test_ranking_most_important_first(self, capsys):
+        status, out, _ = run_cli(capsys, "sensitivity", "a*b**2 + sin(c)", "--at",
+                                 "a=3,b=2,c=0.5")
+        assert status == 0
+        rows = [line.split()[0] for line in out.splitlines()
+                if line.strip() and line.split()[0] in {"a", "b", "c"}]
+        assert rows == ["b", "a", "c"]  # |df/db| = 12 > |df/da| = 4 > |df/dc| = cos 0.5
+
+    def test_json_matches_library(self, capsys):
+        _, out, _ = run_cli(capsys, "sensitivity", "x*y, x+y", "--at", "x=1,y=2", "--json")
+        data = json.loads(out)
+        table = jachess.sensitivity.local(lambda v: jnp.stack([v[0] * v[1], v[0] + v[1]]),
+                                          jnp.array([1.0, 2.0]), names=["x", "y"],
+                                          output_names=["f0", "f1"])
+        assert data.pop("expression") == "x*y, x+y"
+        assert data == json.loads(json.dumps(table.to_dict()))

@@ -10,7 +10,8 @@ import numpy as np
 from jachess._errors import ShapeError
 from jachess.plot._landscape import landscape
 
-PATH_COLORS = ("#ff7f0e", "#ffffff", "#e41a1c", "#f781bf")  # bright on viridis
+# bright on viridis
+PATH_COLORS = ("#ff7f0e", "#ffffff", "#e41a1c", "#f781bf", "#00e5ff", "#ffff33")
 
 
 def path(
@@ -47,7 +48,8 @@ def path(
         figure = landscape(f, bounds)
         ax = figure.axes[0]
     figure = ax.figure
-    color = PATH_COLORS[sum(1 for a in ax.lines if a.get_gid() == "jachess-path") % 4]
+    drawn = sum(1 for line in ax.lines if line.get_gid() == "jachess-path")
+    color = PATH_COLORS[drawn % len(PATH_COLORS)]
     line = ax.plot(points[:, 0], points[:, 1], "-o", markersize=3, linewidth=1.8, color=color,
                    label=label or f"{len(points) - 1} steps", gid="jachess-path")[0]
     ax.plot(*points[0], "s", color=line.get_color(), markersize=8, markeredgecolor="black")
