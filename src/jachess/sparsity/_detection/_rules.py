@@ -1,0 +1,731 @@
+"""One rule per primitive family: elementwise, structural, indexing, reductions, products,
+calls and control flow.
+
+A rule maps the input nodes of an equation to its output nodes through links (see
+`_graph`), and for Hessians records the second-order terms the primitive creates:
+linear primitives none, a product a*b the pairs deps(a) x deps(b), a nonlinear unary
+function the pairs deps(a) x deps(a).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jachess.sparsity._detection._graph import (
+    ALL,
+    IDENTITY,
+    Node,
+    apply_link,
+    empty_rows,
+    pairs_matrix,
+    selection,
+)
+from jachess.sparsity._detection._interpret import (
+    _FOLD_LIMIT,
+    Context,
+    _closed,
+    broadcast_link,
+    interpret,
+)
+
+Rule = Callable[[object, list[Node], Context], list[Node]]
+RULES: dict[str, Rule] = {}
+
+
+def _is_float(aval) -> bool:
+    dtype = getattr(aval, "dtype", None)
+    return dtype is not None and jnp.issubdtype(dtype, jnp.inexact)
+
+
+def _ids(node_or_shape) -> np.ndarray:
+    shape = node_or_shape.shape if isinstance(node_or_shape, Node) else node_or_shape
+    return np.arange(int(np.prod(shape, dtype=np.int64)), dtype=np.int64).reshape(shape)
+
+
+def _out_shape(eqn, k: int = 0) -> tuple[int, ...]:
+    return tuple(int(d) for d in eqn.outvars[k].aval.shape)
+
+
+def _fold(eqn, ins: list[Node]):
+    """Concrete output values of an equation whose inputs are all known, or None."""
+    if any(node.value is None for node in ins):
+        return None
+    if any(int(np.prod(v.aval.shape, dtype=np.int64)) > _FOLD_LIMIT for v in eqn.outvars):
+        return None
+    try:
+        with jax.ensure_compile_time_eval():
+            outs = eqn.primitive.bind(*[jnp.asarray(node.value) for node in ins], **eqn.params)
+        if not eqn.primitive.multiple_results:
+            outs = [outs]
+        return [np.asarray(o) for o in outs]
+    except Exception:  # noqa: BLE001 - folding is an optimisation; unknown values are safe
+        return None
+
+
+def apply_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
+    """Output nodes of one equation."""
+    name = eqn.primitive.name
+    any_float_out = any(_is_float(v.aval) for v in eqn.outvars)
+    if name not in _CALLS and (all(node.deps is None for node in ins) or not any_float_out):
+        values = _fold(eqn, ins) or [None] * len(eqn.outvars)
+        return [ctx.constant(_out_shape(eqn, k), values[k]) for k in range(len(eqn.outvars))]
+    rule = RULES.get(name)
+    if rule is None:
+        outs = conservative(eqn, ins, ctx, "has no sparsity rule (unknown primitive)")
+    else:
+        outs = rule(eqn, ins, ctx)
+    fixed = []
+    for var, node in zip(eqn.outvars, outs):
+        if not _is_float(var.aval) and node.deps is not None:
+            node = ctx.constant(node.shape)
+        fixed.append(node)
+    return fixed
+
+
+def conservative(eqn, ins: list[Node], ctx: Context, reason: str) -> list[Node]:
+    """Every float output element depends on every input element; all pairs interact."""
+    ctx.unproven_here(eqn.primitive.name, reason)
+    outs = []
+    for k, var in enumerate(eqn.outvars):
+        if not _is_float(var.aval):
+            outs.append(ctx.constant(_out_shape(eqn, k)))
+            continue
+        node = ctx.make(_out_shape(eqn, k), [(node, ALL) for node in ins])
+        if node.deps is not None:
+            ctx.term(node, node.deps, node.deps)
+        outs.append(node)
+    return outs
+
+
+def _register(names, rule: Rule) -> None:
+    for name in names.split():
+        RULES[name] = rule
+
+
+# ---------------------------------------------------------------- elementwise
+
+_LINEAR = (
+    "add sub neg add_any convert_element_type copy copy_p reduce_precision real imag conj "
+    "max min abs rem clamp"
+)
+_NONLINEAR = (
+    "exp exp2 log log1p expm1 sin cos tan asin acos atan sinh cosh tanh asinh acosh atanh "
+    "logistic sqrt rsqrt cbrt square pow atan2 erf erfc erf_inv lgamma digamma polygamma igamma "
+    "igammac igamma_grad_a random_gamma_grad bessel_i0e bessel_i1e regularized_incomplete_beta "
+    "zeta complex"
+)
+_ZERO_DERIVATIVE = "sign floor ceil round is_finite stop_gradient nextafter"
+
+
+def _elementwise_links(eqn, ins, ctx, operands=None):
+    shape = _out_shape(eqn)
+    operands = ins if operands is None else operands
+    return [(node, broadcast_link(node, shape)) for node in operands if node.deps is not None]
+
+
+def _linear(eqn, ins, ctx):
+    return [ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx))]
+
+
+def _nonlinear(eqn, ins, ctx):
+    node = ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx))
+    if node.deps is not None:
+        ctx.term(node, node.deps, node.deps)
+    return [node]
+
+
+def _zero(eqn, ins, ctx):
+    return [ctx.constant(_out_shape(eqn, k)) for k in range(len(eqn.outvars))]
+
+
+def _mapped(node: Node, shape):
+    return apply_link(broadcast_link(node, shape), node.deps, int(np.prod(shape, dtype=np.int64)))
+
+
+def _mul(eqn, ins, ctx):
+    a, b = ins
+    node = ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx))
+    if a.deps is not None and b.deps is not None:
+        ctx.term(node, _mapped(a, node.shape), _mapped(b, node.shape))
+    return [node]
+
+
+def _div(eqn, ins, ctx):
+    a, b = ins
+    node = ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx))
+    if b.deps is not None:
+        rows_b = _mapped(b, node.shape)
+        ctx.term(node, rows_b, rows_b)
+        if a.deps is not None:
+            ctx.term(node, _mapped(a, node.shape), rows_b)
+    return [node]
+
+
+def _integer_pow(eqn, ins, ctx):
+    power = eqn.params["y"]
+    if power == 0:
+        return _zero(eqn, ins, ctx)
+    if power == 1:
+        return _linear(eqn, ins, ctx)
+    return _nonlinear(eqn, ins, ctx)
+
+
+def _select_n(eqn, ins, ctx):
+    return [ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx, ins[1:]))]
+
+
+_register(_LINEAR, _linear)
+_register(_NONLINEAR, _nonlinear)
+_register(_ZERO_DERIVATIVE, _zero)
+_register("mul", _mul)
+_register("div", _div)
+_register("integer_pow", _integer_pow)
+_register("select_n", _select_n)
+
+
+# ---------------------------------------------------------------- structural (index maps)
+
+
+def _index_rule(index_of: Callable[[object, Node], np.ndarray]) -> Rule:
+    """Rule for a one-operand structural primitive from its map out element -> in element."""
+
+    def rule(eqn, ins, ctx):
+        operand = ins[0]
+        index = index_of(eqn, operand)
+        return [ctx.make(_out_shape(eqn), [(operand, selection(index, operand.size))])]
+
+    return rule
+
+
+def _same_order(eqn, ins, ctx):
+    return [ctx.make(_out_shape(eqn), [(ins[0], IDENTITY)])]
+
+
+def _broadcast_index(eqn, operand):
+    shape = eqn.params["shape"]
+    dims = eqn.params["broadcast_dimensions"]
+    expanded = [1] * len(shape)
+    for axis, dim in zip(range(len(operand.shape)), dims):
+        expanded[dim] = operand.shape[axis]
+    return np.broadcast_to(_ids(operand).reshape(expanded), shape)
+
+
+def _transpose_index(eqn, operand):
+    return np.transpose(_ids(operand), eqn.params["permutation"])
+
+
+def _slice_index(eqn, operand):
+    strides = eqn.params["strides"] or (1,) * len(operand.shape)
+    region = tuple(
+        slice(s, e, st)
+        for s, e, st in zip(eqn.params["start_indices"], eqn.params["limit_indices"], strides)
+    )
+    return _ids(operand)[region]
+
+
+def _rev_index(eqn, operand):
+    return np.flip(_ids(operand), axis=tuple(eqn.params["dimensions"]))
+
+
+def _pad_maps(shape, config):
+    """Per-dimension maps output position -> operand position (-1 for padding)."""
+    maps = []
+    for length, (low, high, interior) in zip(shape, config):
+        full = low + high + length + max(length - 1, 0) * interior
+        positions = np.full(max(full, 0), -1, np.int64)
+        where = low + np.arange(length) * (interior + 1)
+        ok = (where >= 0) & (where < full)
+        positions[where[ok]] = np.arange(length)[ok]
+        maps.append(positions)
+    return maps
+
+
+def _pad(eqn, ins, ctx):
+    operand, padding = ins
+    maps = _pad_maps(operand.shape, eqn.params["padding_config"])
+    strides = np.array(
+        [int(np.prod(operand.shape[i + 1 :], dtype=np.int64)) for i in range(len(maps))]
+    )
+    index = np.zeros([len(m) for m in maps], np.int64)
+    valid = np.ones(index.shape, bool)
+    for axis, positions in enumerate(maps):
+        shape = [1] * len(maps)
+        shape[axis] = len(positions)
+        index = index + (positions * strides[axis]).reshape(shape)
+        valid = valid & (positions >= 0).reshape(shape)
+    index = np.where(valid, index, -1)
+    links = [(operand, selection(index, operand.size))]
+    links.append((padding, selection(np.where(valid, -1, 0), 1)))
+    return [ctx.make(_out_shape(eqn), links)]
+
+
+def _sources_links(combined: np.ndarray, operands: list[Node]):
+    """Links from a map out element -> element of concatenated operands (offsets in order)."""
+    links = []
+    start = 0
+    flat = combined.ravel()
+    for node in operands:
+        local = np.where((flat >= start) & (flat < start + node.size), flat - start, -1)
+        links.append((node, selection(local, node.size)))
+        start += node.size
+    return links
+
+
+def _concatenate(eqn, ins, ctx):
+    offsets = np.cumsum([0] + [node.size for node in ins])
+    pieces = [_ids(node) + offsets[k] for k, node in enumerate(ins)]
+    combined = np.concatenate(pieces, axis=eqn.params["dimension"])
+    return [ctx.make(_out_shape(eqn), _sources_links(combined, ins))]
+
+
+def _split(eqn, ins, ctx):
+    operand = ins[0]
+    ids = _ids(operand)
+    axis = eqn.params["axis"]
+    bounds = np.cumsum([0] + list(eqn.params["sizes"]))
+    outs = []
+    for k in range(len(eqn.outvars)):
+        part = np.take(ids, np.arange(bounds[k], bounds[k + 1]), axis=axis)
+        outs.append(ctx.make(_out_shape(eqn, k), [(operand, selection(part, operand.size))]))
+    return outs
+
+
+def _known_starts(ins: list[Node]):
+    if all(node.value is not None for node in ins):
+        return [int(np.asarray(node.value)) for node in ins]
+    return None
+
+
+def _dynamic_slice(eqn, ins, ctx):
+    operand, starts = ins[0], ins[1:]
+    sizes = eqn.params["slice_sizes"]
+    known = _known_starts(starts[: len(operand.shape)])
+    if known is None:
+        ctx.unproven_here("dynamic_slice", "has start indices that are not known constants")
+        return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
+    region = tuple(
+        slice(s, s + size)
+        for s, size in (
+            (min(max(s, 0), dim - size), size)
+            for s, size, dim in zip(known, sizes, operand.shape)
+        )
+    )
+    return [ctx.make(_out_shape(eqn), [(operand, selection(_ids(operand)[region], operand.size))])]
+
+
+def _dynamic_update_slice(eqn, ins, ctx):
+    operand, update, starts = ins[0], ins[1], ins[2:]
+    known = _known_starts(starts)
+    if known is None:
+        ctx.unproven_here("dynamic_update_slice", "has start indices that are not known constants")
+        return [ctx.make(_out_shape(eqn), [(operand, IDENTITY), (update, ALL)])]
+    combined = _ids(operand).copy()
+    region = tuple(
+        slice(c, c + size)
+        for c, size in (
+            (min(max(s, 0), dim - size), size)
+            for s, size, dim in zip(known, update.shape, operand.shape)
+        )
+    )
+    combined[region] = _ids(update) + operand.size
+    return [ctx.make(_out_shape(eqn), _sources_links(combined, [operand, update]))]
+
+
+def _int_ids(node: Node):
+    return jnp.asarray(_ids(node), dtype=jnp.int32 if node.size < 2**31 - 1 else jnp.int64)
+
+
+def _gather(eqn, ins, ctx):
+    operand, indices = ins
+    if indices.value is None:
+        ctx.unproven_here("gather", "has indices that are not known constants")
+        return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
+    params = dict(eqn.params, fill_value=-1)
+    with jax.ensure_compile_time_eval():
+        index = jax.lax.gather_p.bind(_int_ids(operand), jnp.asarray(indices.value), **params)
+    return [ctx.make(_out_shape(eqn), [(operand, selection(np.asarray(index), operand.size))])]
+
+
+def _scatter_targets(eqn, operand: Node, indices: Node, updates: Node) -> np.ndarray:
+    """For every update element, the operand element it lands on (-1 when dropped)."""
+    dnums = eqn.params["dimension_numbers"]
+    slice_sizes, pos = [], 0
+    for axis in range(len(operand.shape)):
+        if axis in dnums.inserted_window_dims or axis in dnums.operand_batching_dims:
+            slice_sizes.append(1)
+        else:
+            slice_sizes.append(updates.shape[dnums.update_window_dims[pos]])
+            pos += 1
+    gather_dnums = jax.lax.GatherDimensionNumbers(
+        offset_dims=dnums.update_window_dims,
+        collapsed_slice_dims=dnums.inserted_window_dims,
+        start_index_map=dnums.scatter_dims_to_operand_dims,
+        operand_batching_dims=dnums.operand_batching_dims,
+        start_indices_batching_dims=dnums.scatter_indices_batching_dims,
+    )
+    with jax.ensure_compile_time_eval():
+        target = jax.lax.gather(
+            _int_ids(operand),
+            jnp.asarray(indices.value),
+            gather_dnums,
+            tuple(slice_sizes),
+            mode=eqn.params["mode"],
+            fill_value=-1,
+        )
+    return np.asarray(target, dtype=np.int64).ravel()
+
+
+def _scatter(eqn, ins, ctx):
+    operand, indices, updates = ins
+    name = eqn.primitive.name
+    if indices.value is None:
+        ctx.unproven_here(name, "has indices that are not known constants")
+        node = ctx.make(_out_shape(eqn), [(operand, IDENTITY), (updates, ALL)])
+    else:
+        target = _scatter_targets(eqn, operand, indices, updates)
+        valid = target >= 0
+        link = pairs_matrix(
+            target[valid], np.arange(updates.size)[valid], (operand.size, updates.size)
+        )
+        operand_link = IDENTITY
+        if name == "scatter":  # overwritten elements forget the operand
+            hit = np.zeros(operand.size, bool)
+            hit[target[valid]] = True
+            operand_link = selection(np.where(hit, -1, np.arange(operand.size)), operand.size)
+        node = ctx.make(_out_shape(eqn), [(operand, operand_link), (updates, link)])
+    if name == "scatter-mul" and node.deps is not None:
+        ctx.term(node, node.deps, node.deps)
+    return [node]
+
+
+_register("reshape squeeze expand_dims optimization_barrier_single", _same_order)
+RULES["broadcast_in_dim"] = _index_rule(_broadcast_index)
+RULES["transpose"] = _index_rule(_transpose_index)
+RULES["slice"] = _index_rule(_slice_index)
+RULES["rev"] = _index_rule(_rev_index)
+_register("pad", _pad)
+_register("concatenate", _concatenate)
+_register("split", _split)
+_register("dynamic_slice", _dynamic_slice)
+_register("dynamic_update_slice", _dynamic_update_slice)
+_register("gather", _gather)
+_register("scatter-add scatter_add scatter scatter-mul scatter_mul scatter-min scatter_min "
+          "scatter-max scatter_max", _scatter)
+
+
+def _identity_multi(eqn, ins, ctx):
+    return [
+        ctx.make(_out_shape(eqn, k), [(node, IDENTITY)]) if node.deps is not None else node
+        for k, node in enumerate(ins)
+    ]
+
+
+_register("optimization_barrier", _identity_multi)
+
+
+# ---------------------------------------------------------------- reductions, scans, sort
+
+
+def _group_link(shape, axes, out_size) -> np.ndarray:
+    """For each input element, the index of the output element it is reduced into."""
+    kept = [d for i, d in enumerate(shape) if i not in axes]
+    out_ids = np.arange(out_size, dtype=np.int64).reshape(kept)
+    expanded = [1 if i in axes else d for i, d in enumerate(shape)]
+    return np.broadcast_to(out_ids.reshape(expanded), shape).ravel()
+
+
+def _reduce(eqn, ins, ctx):
+    operand = ins[0]
+    axes = tuple(eqn.params["axes"])
+    out_shape = _out_shape(eqn)
+    out_size = int(np.prod(out_shape, dtype=np.int64))
+    group = _group_link(operand.shape, axes, out_size)
+    link = pairs_matrix(group, np.arange(operand.size), (out_size, operand.size))
+    node = ctx.make(out_shape, [(operand, link)])
+    if eqn.primitive.name == "reduce_prod" and node.deps is not None:
+        ctx.term(node, node.deps, node.deps)
+    return [node]
+
+
+def _cumulative(eqn, ins, ctx):
+    operand = ins[0]
+    axis, reverse = eqn.params["axis"], eqn.params["reverse"]
+    ids = np.moveaxis(_ids(operand), axis, -1)
+    length = ids.shape[-1]
+    later, earlier = np.tril_indices(length) if not reverse else np.triu_indices(length)
+    lines = ids.reshape(-1, length)
+    link = pairs_matrix(lines[:, later], lines[:, earlier], (operand.size, operand.size))
+    node = ctx.make(operand.shape, [(operand, link)])
+    if eqn.primitive.name in ("cumprod", "cumlogsumexp") and node.deps is not None:
+        ctx.term(node, node.deps, node.deps)
+    return [node]
+
+
+def _along_axis_link(shape, axis) -> object:
+    """Link: each element depends on every element of its line along `axis`."""
+    ids = np.moveaxis(np.arange(int(np.prod(shape, dtype=np.int64))).reshape(shape), axis, -1)
+    lines = ids.reshape(-1, ids.shape[-1])
+    length = lines.shape[1]
+    rows = np.repeat(lines, length, axis=1)
+    cols = np.tile(lines, (1, length))
+    size = lines.size
+    return pairs_matrix(rows, cols, (size, size))
+
+
+def _sort(eqn, ins, ctx):
+    dimension = eqn.params["dimension"]
+    outs = []
+    for k, node in enumerate(ins):
+        if node.deps is None:
+            outs.append(ctx.constant(node.shape))
+            continue
+        outs.append(ctx.make(node.shape, [(node, _along_axis_link(node.shape, dimension))]))
+    return outs
+
+
+def _top_k(eqn, ins, ctx):
+    operand = ins[0]
+    out_shape = _out_shape(eqn)
+    lines_in = _ids(operand).reshape(-1, operand.shape[-1])
+    lines_out = np.arange(int(np.prod(out_shape, dtype=np.int64))).reshape(-1, out_shape[-1])
+    rows = np.repeat(lines_out, lines_in.shape[1], axis=1)
+    cols = np.tile(lines_in, (1, lines_out.shape[1]))
+    link = pairs_matrix(rows, cols, (lines_out.size, operand.size))
+    return [ctx.make(out_shape, [(operand, link)]), ctx.constant(_out_shape(eqn, 1))]
+
+
+_register("reduce_sum reduce_max reduce_min reduce_prod", _reduce)
+_register("cumsum cumprod cummax cummin cumlogsumexp", _cumulative)
+_register("sort", _sort)
+_register("top_k", _top_k)
+
+
+# ---------------------------------------------------------------- products
+
+
+def _canonical(node: Node, batch, contract, first: bool):
+    """Element ids of a dot operand arranged (batch, free, contract) or (batch, contract, free)."""
+    free = [d for d in range(len(node.shape)) if d not in batch and d not in contract]
+    ids = _ids(node)
+    b = int(np.prod([node.shape[d] for d in batch], dtype=np.int64))
+    f = int(np.prod([node.shape[d] for d in free], dtype=np.int64))
+    c = int(np.prod([node.shape[d] for d in contract], dtype=np.int64))
+    if first:
+        return np.transpose(ids, list(batch) + free + list(contract)).reshape(b, f, c), free
+    return np.transpose(ids, list(batch) + list(contract) + free).reshape(b, c, f), free
+
+
+def _nonzero_mask(node: Node, batch, contract, first: bool) -> np.ndarray:
+    """Where a constant operand can be nonzero, in the canonical arrangement."""
+    ids, _ = _canonical(node, batch, contract, first)
+    if node.value is None or node.deps is not None:
+        return np.ones(ids.shape, bool)
+    return (np.asarray(node.value).ravel() != 0)[ids]
+
+
+def _dot_general(eqn, ins, ctx):
+    lhs, rhs = ins
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    left, _ = _canonical(lhs, lb, lc, True)  # (B, I, K)
+    right, _ = _canonical(rhs, rb, rc, False)  # (B, K, J)
+    B, I, K = left.shape
+    J = right.shape[2]
+    out_size = B * I * J
+    out = np.arange(out_size, dtype=np.int64).reshape(B, I, J)
+    mask_left = _nonzero_mask(lhs, lb, lc, True)
+    mask_right = _nonzero_mask(rhs, rb, rc, False)
+    links = []
+    if lhs.deps is not None:
+        b, k, j = np.nonzero(mask_right)
+        i = np.arange(I)[None, :]
+        rows = out[b[:, None], i, j[:, None]]
+        cols = left[b[:, None], i, k[:, None]]
+        links.append((lhs, pairs_matrix(rows, cols, (out_size, lhs.size))))
+    if rhs.deps is not None:
+        b, i, k = np.nonzero(mask_left)
+        j = np.arange(J)[None, :]
+        rows = out[b[:, None], i[:, None], j]
+        cols = right[b[:, None], k[:, None], j]
+        links.append((rhs, pairs_matrix(rows, cols, (out_size, rhs.size))))
+    node = ctx.make(_out_shape(eqn), links)
+    if ctx.hessian and lhs.deps is not None and rhs.deps is not None:
+        b, i, j, k = np.meshgrid(
+            np.arange(B), np.arange(I), np.arange(J), np.arange(K), indexing="ij"
+        )
+        rowmap = out[b, i, j].ravel()
+        pick_left = selection(left[b, i, k].ravel(), lhs.size)
+        pick_right = selection(right[b, k, j].ravel(), rhs.size)
+        ctx.term(node, pick_left @ lhs.deps, pick_right @ rhs.deps, rowmap=rowmap)
+    return [node]
+
+
+_CONV_LIMIT = 20_000_000
+
+
+def _conv(eqn, ins, ctx):
+    lhs, rhs = ins
+    out_shape = _out_shape(eqn)
+    out_size = int(np.prod(out_shape, dtype=np.int64))
+    if out_size * (lhs.size + rhs.size) > _CONV_LIMIT:
+        return conservative(eqn, ins, ctx, "is too large for an exact window pattern")
+    params = dict(eqn.params, preferred_element_type=None)
+
+    def mask(node):
+        if node.deps is None and node.value is not None:
+            return jnp.asarray(np.asarray(node.value) != 0, jnp.float32)
+        return jnp.ones(node.shape, jnp.float32)
+
+    def conv(a, b):
+        return jax.lax.conv_general_dilated_p.bind(a, b, **params).ravel()
+
+    links = []
+    with jax.ensure_compile_time_eval():
+        if lhs.deps is not None:
+            jac = jax.jacfwd(lambda a: conv(a, mask(rhs)))(jnp.zeros(lhs.shape, jnp.float32))
+            rows, cols = np.nonzero(np.asarray(jac).reshape(out_size, lhs.size))
+            links.append((lhs, pairs_matrix(rows, cols, (out_size, lhs.size))))
+        if rhs.deps is not None:
+            jac = jax.jacfwd(lambda b: conv(mask(lhs), b))(jnp.zeros(rhs.shape, jnp.float32))
+            rows, cols = np.nonzero(np.asarray(jac).reshape(out_size, rhs.size))
+            links.append((rhs, pairs_matrix(rows, cols, (out_size, rhs.size))))
+    node = ctx.make(out_shape, links)
+    if lhs.deps is not None and rhs.deps is not None and node.deps is not None:
+        ctx.term(node, node.deps, node.deps)
+    return [node]
+
+
+_register("dot_general", _dot_general)
+_register("conv_general_dilated", _conv)
+
+
+# ---------------------------------------------------------------- calls and control flow
+
+
+def _call(param: str) -> Rule:
+    def rule(eqn, ins, ctx):
+        return interpret(eqn.params[param], ins, ctx)
+
+    return rule
+
+
+_CALLS = {
+    "jit": _call("jaxpr"),
+    "pjit": _call("jaxpr"),
+    "closed_call": _call("call_jaxpr"),
+    "core_call": _call("call_jaxpr"),
+    "remat2": _call("jaxpr"),
+    "checkpoint": _call("jaxpr"),
+    "custom_jvp_call": _call("call_jaxpr"),
+    "custom_vjp_call": _call("call_jaxpr"),
+    "custom_vjp_call_jaxpr": _call("fun_jaxpr"),
+}
+RULES.update(_CALLS)
+
+
+def _cond(eqn, ins, ctx):
+    operands = ins[1:]
+    per_branch = [interpret(branch, operands, ctx) for branch in eqn.params["branches"]]
+    outs = []
+    for k in range(len(eqn.outvars)):
+        sources = [(branch[k], IDENTITY) for branch in per_branch]
+        outs.append(ctx.make(_out_shape(eqn, k), sources))
+    return outs
+
+
+def _fixed_point(body, consts: list[Node], carry: list[Node], extra, ctx: Context):
+    """Iterate body(consts, carry, *extra) until the carry's dependency rows stop growing."""
+    record, ctx.graph.record = ctx.graph.record, False
+    try:
+        carry = [ctx.make(c.shape, [(c, IDENTITY)]) for c in carry]
+        while True:
+            outs = interpret(body, consts + carry + list(extra), ctx)
+            grown = [
+                ctx.make(c.shape, [(c, IDENTITY), (o, IDENTITY)])
+                for c, o in zip(carry, outs[: len(carry)])
+            ]
+            before = [0 if c.deps is None else c.deps.nnz for c in carry]
+            after = [0 if g.deps is None else g.deps.nnz for g in grown]
+            carry = grown
+            if before == after:
+                return carry, outs[len(carry) :]
+    finally:
+        ctx.graph.record = record
+
+
+def _loop_outputs(eqn, ins, ctx, body, consts, carry, extra, fixed_outs):
+    """Hessian bookkeeping of a loop: body terms gated on the loop's outputs reaching f."""
+    if not ctx.hessian:
+        return fixed_outs
+    outer_gate = ctx.graph.gate
+    gate = outer_gate
+    if gate is None:
+        gate = ctx.constant((1,))
+        gate.deps = empty_rows(1, ctx.n)
+        ctx.graph.add_edges(gate, [(node, ALL) for node in ins if node.deps is not None])
+    ctx.graph.gate = gate
+    try:
+        interpret(body, consts + carry + list(extra), ctx)
+    finally:
+        ctx.graph.gate = outer_gate
+    for node in fixed_outs:
+        if node.deps is not None:
+            ctx.graph.add_edges(node, [(gate, ALL)])
+    return fixed_outs
+
+
+def _while(eqn, ins, ctx):
+    cond_n, body_n = eqn.params["cond_nconsts"], eqn.params["body_nconsts"]
+    body = eqn.params["body_jaxpr"]
+    consts = ins[cond_n : cond_n + body_n]
+    carry, _ = _fixed_point(body, consts, ins[cond_n + body_n :], [], ctx)
+    outs = [
+        ctx.make(node.shape, [(node, IDENTITY)]) if node.deps is not None else ctx.constant(
+            node.shape)
+        for node in carry
+    ]
+    return _loop_outputs(eqn, ins, ctx, body, consts, carry, [], outs)
+
+
+def _scan(eqn, ins, ctx):
+    num_consts, num_carry = eqn.params["num_consts"], eqn.params["num_carry"]
+    length = eqn.params["length"]
+    body = eqn.params["jaxpr"]
+    consts = ins[:num_consts]
+    init = ins[num_consts : num_consts + num_carry]
+    xs = ins[num_consts + num_carry :]
+    slices = []
+    for node in xs:
+        shape = node.shape[1:]
+        size = int(np.prod(shape, dtype=np.int64))
+        if node.deps is None or length == 0:
+            slices.append(ctx.constant(shape))
+            continue
+        rows = np.tile(np.arange(size), length)
+        link = pairs_matrix(rows, np.arange(node.size), (size, node.size))
+        slices.append(ctx.make(shape, [(node, link)]))
+    if length == 0:
+        return list(init) + [ctx.constant(_out_shape(eqn, k)) for k in range(num_carry,
+                                                                        len(eqn.outvars))]
+    carry, ys = _fixed_point(body, consts, init, slices, ctx)
+    outs = [
+        ctx.make(node.shape, [(node, IDENTITY)]) if node.deps is not None else ctx.constant(
+            node.shape)
+        for node in carry
+    ]
+    for k, y in enumerate(ys):
+        shape = _out_shape(eqn, num_carry + k)
+        if y.deps is None:
+            outs.append(ctx.constant(shape))
+            continue
+        link = selection(np.tile(np.arange(y.size), length), y.size)
+        outs.append(ctx.make(shape, [(y, link)]))
+    return _loop_outputs(eqn, ins, ctx, body, consts, carry, slices, outs)
+
+
+_register("cond", _cond)
+_register("while", _while)
+_register("scan", _scan)
