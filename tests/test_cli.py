@@ -209,3 +209,36 @@ class TestSensitivity:
                                           output_names=["f0", "f1"])
         assert data.pop("expression") == "x*y, x+y"
         assert data == json.loads(json.dumps(table.to_dict()))
+
+
+class TestReport:
+    def test_report_is_valid_self_contained_html(self, capsys, tmp_path):
+        from html.parser import HTMLParser
+
+        target = tmp_path / "report.html"
+        status, out, _ = run_cli(capsys, "report", "x**2 - y**2 + x*y", "--at", "x=0.3,y=0.1",
+                                 "--out", str(target))
+        assert status == 0 and "wrote" in out
+        text = target.read_text()
+
+        class Collector(HTMLParser):
+            def __init__(self):
+                super().__init__()
+                self.tags, self.images = [], []
+
+            def handle_starttag(self, tag, attrs):
+                self.tags.append(tag)
+                if tag == "img":
+                    self.images.append(dict(attrs)["src"])
+
+        parser = Collector()
+        parser.feed(text)
+        parser.close()
+        assert parser.tags.count("table") >= 3 and "h1" in parser.tags
+        assert len(parser.images) == 1 and parser.images[0].startswith("data:image/png;base64,")
+        assert "not critical" in text and "jachess analyze" in text
+
+    def test_report_escapes_html(self, capsys, tmp_path):
+        target = tmp_path / "r.html"
+        assert main(["report", "x<y", "--out", str(target)]) == 2  # refused, nothing written
+        assert not target.exists()

@@ -2,10 +2,11 @@
 
 A point is critical when ‖∇f‖ <= g_tol = sqrt(eps)·max(1, |f(x)|, ‖H‖₂·max(1, ‖x‖));
 ‖H‖₂·‖x‖ is the gradient scale of a quadratic, so the test is invariant to rescaling f.
-An eigenvalue counts as zero when |λ| <= λ_tol = 10·n·eps·‖H‖₂ + sqrt(‖∇f‖): the
-first term covers rounding in an exact (AD) Hessian, the second the curvature a
+An eigenvalue counts as zero when |λ| <= λ_tol = 10·n·eps·‖H‖₂ + sqrt(min(‖∇f‖, g_tol)):
+the first term covers rounding in an exact (AD) Hessian, the second the curvature a
 degenerate point (λ = 0 there) still shows at a nearby numerical solution, where a
-cubic or quartic term leaves λ ~ ‖∇f‖^(1/2) to ‖∇f‖^(2/3). Pass tol= to set λ_tol.
+cubic or quartic term leaves λ ~ ‖∇f‖^(1/2) to ‖∇f‖^(2/3) (capped at g_tol so that a
+point far from critical keeps a tight threshold). Pass tol= to set λ_tol.
 
 Signature -> kind: all λ > 0 minimum; all λ < 0 maximum; both signs saddle (even with
 zeros: a negative and a positive direction already decide it); otherwise a zero
@@ -128,7 +129,7 @@ def classify(f: Callable, x: Any, *, tol: float | None = None) -> Classification
     value = float(value)
     gradient_tolerance = np.sqrt(eps) * max(1.0, abs(value), h_norm * max(1.0, x_norm))
     if tol is None:
-        tol = float(10 * n * eps * h_norm + np.sqrt(grad_norm))
+        tol = float(10 * n * eps * h_norm + np.sqrt(min(grad_norm, gradient_tolerance)))
     signature_kind, inertia = kind_from_eigenvalues(eigenvalues, tol)
     kind: Kind = signature_kind if grad_norm <= gradient_tolerance else "not critical"
     magnitudes = np.abs(eigenvalues)
