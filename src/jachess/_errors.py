@@ -53,3 +53,11 @@ class ConvergenceError(JachessError, RuntimeError):
 
 class JachessInternalError(JachessError, RuntimeError):
     """A bug in jachess itself; please report it with the traceback."""
+
+
+class NotSymmetricError(JachessError, ValueError):
+    """A symmetric operator was required (eigsh, density, logdet) and another was given."""
+
+
+class NotPositiveDefiniteError(JachessError, ValueError):
+    """An operator that must be positive definite (logdet) showed a non-positive eigenvalue."""

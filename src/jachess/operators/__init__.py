@@ -14,6 +14,7 @@ from jachess.operators._fisher import Fisher as Fisher
 from jachess.operators._ggn import GGN as GGN
 from jachess.operators._hessian import Hessian as Hessian
 from jachess.operators._jacobian import Jacobian as Jacobian
+from jachess.operators._matrix import Matrix as Matrix
 
 __all__ = [
     "AbstractOperator",
@@ -22,6 +23,7 @@ __all__ = [
     "GGN",
     "Hessian",
     "Jacobian",
+    "Matrix",
     "Precision",
     "TransposedOperator",
 ]

@@ -313,6 +313,10 @@ class ComposedOperator(AbstractOperator):
         self.dtype = jnp.result_type(left.dtype, right.dtype)
         self.in_structure = right.in_structure
         self.out_structure = left.out_structure
+        # Bᵀ B (and B Bᵀ) is symmetric by construction.
+        self.symmetric = (isinstance(left, TransposedOperator) and left.base is right) or (
+            isinstance(right, TransposedOperator) and right.base is left
+        )
         self.precision = "highest" if "highest" in (left.precision, right.precision) else (
             left.precision
         )

@@ -140,6 +140,11 @@ class CurvatureOperator(AbstractOperator):
                 self.arrays, self.layout = None, None
                 self.stream = _ByIdentity(source)
             devices_used = source.devices
+        # Streamed data keeps the parameters on one device: the spectral loop around a
+        # streamed product runs there, and only the per-batch products are sharded
+        # (a sharded outer loop would block its devices while the host streams).
+        if self.stream is not None:
+            devices_used = None
         self.leaves = replicate(jax.tree_util.tree_leaves(params), devices_used)
 
     def _check_first_batch(self):
@@ -195,6 +200,8 @@ class CurvatureOperator(AbstractOperator):
 
         def host(children_values, V):
             op = jax.tree_util.tree_unflatten(treedef, list(children_values))
+            devices = op.stream.value.devices
+            op, V = replicate((op, V), devices)
             acc, count = None, 0
             with precision_context(op.precision):
                 for index, batch, size in op.stream.value.passes():

@@ -187,7 +187,7 @@ def make_data(data: Any, batch_size: int | None, devices: Any, progress: bool):
 def _is_iterable_of_batches(data: Any) -> bool:
     """A list or an unregistered iterable object (DataLoader) holds batches; a tuple,
     dict, NamedTuple or any other registered pytree holds arrays."""
-    if isinstance(data, list):
+    if isinstance(data, list) or hasattr(data, "__next__"):
         return True
     if isinstance(data, (tuple, dict, jax.Array, np.ndarray)):
         return False
