@@ -7,19 +7,21 @@ products of the mean loss over the whole dataset, batch by batch, and
 spectral density. The Gauss-Newton matrix (GGN) is the positive semi-definite part.
 """
 
+import itertools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
-from _common import parse_args
 
+from _common import parse_args
 from jachess import operators, spectral
 
 
 def init_mlp(key, sizes):
     params = []
-    for key, (fan_in, fan_out) in zip(jax.random.split(key, len(sizes) - 1),
-                                      zip(sizes[:-1], sizes[1:])):
-        w = jax.random.normal(key, (fan_in, fan_out)) / jnp.sqrt(fan_in)
+    keys = jax.random.split(key, len(sizes) - 1)
+    for layer_key, (fan_in, fan_out) in zip(keys, itertools.pairwise(sizes)):
+        w = jax.random.normal(layer_key, (fan_in, fan_out)) / jnp.sqrt(fan_in)
         params.append({"w": w, "b": jnp.zeros(fan_out)})
     return params
 

@@ -8,10 +8,10 @@ compiled loop; here we compare their iterations and draw their paths.
 
 import jax.numpy as jnp
 import numpy as np
-from _common import parse_args
 
 import jachess
 import jachess.plot
+from _common import parse_args
 from jachess.optimize import minimize
 
 

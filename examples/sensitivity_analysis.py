@@ -8,9 +8,9 @@ distribution. On the Ishigami function f = sin x₁ + 7 sin² x₂ + 0.1 x₃⁴
 
 import jax
 import jax.numpy as jnp
-from _common import parse_args
 
 import jachess.plot
+from _common import parse_args
 from jachess.sensitivity import dgsm, local
 
 

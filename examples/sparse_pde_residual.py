@@ -13,10 +13,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import scipy.sparse.linalg
-from _common import parse_args
 
 import jachess
 import jachess.plot
+from _common import parse_args
 from jachess import sparsity
 
 
