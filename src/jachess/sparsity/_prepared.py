@@ -239,15 +239,22 @@ def _seeds(colors, count):
 
 
 def _as_bcoo(data_of: Callable, indices: jax.Array, shape: tuple[int, int]) -> Callable:
-    """Wrap a jitted x -> data into x -> BCOO with the fixed (device-resident) indices."""
+    """Wrap a jitted x -> data into x -> BCOO with the fixed (device-resident) indices.
+
+    The BCOO is rebuilt from its pytree structure, which skips the Python-side validation
+    of the constructor (the indices were checked once, here).
+    """
+    template = jsparse.BCOO(
+        (jnp.zeros(indices.shape[0]), indices), shape=shape, indices_sorted=True,
+        unique_indices=True,
+    )
+    leaves, treedef = jax.tree_util.tree_flatten(template)
+    data_position = next(k for k, leaf in enumerate(leaves) if leaf is template.data)
 
     def evaluate(x):
-        data = data_of(x)
-        if isinstance(data, jax.core.Tracer):  # called under an outer jit/vmap
-            return jsparse.BCOO((data, jnp.asarray(indices)), shape=shape,
-                                indices_sorted=True, unique_indices=True)
-        return jsparse.BCOO((data, indices), shape=shape, indices_sorted=True,
-                            unique_indices=True)
+        parts = list(leaves)
+        parts[data_position] = data_of(x)
+        return jax.tree_util.tree_unflatten(treedef, parts)
 
     evaluate.data = data_of
     return evaluate
