@@ -137,8 +137,23 @@ class TestAnalyze:
 def test_demo_runs(capsys):
     status, out, _ = run_cli(capsys, "demo")
     assert status == 0
-    for word in ("MINIMUM", "SADDLE", "DEGENERATE", "det J", "Chain rule"):
+    for word in ("MINIMUM", "SADDLE", "DEGENERATE", "det J", "Chain rule", "passes instead of",
+                 "HVPs", "lbfgs", "log-normal formula", "elasticity"):
         assert word in out
+
+
+def test_demo_json_numbers_agree_with_references(capsys):
+    status, out, _ = run_cli(capsys, "demo", "--json")
+    assert status == 0
+    data = json.loads(out)
+    sparse = data["A sparse Jacobian in a handful of passes"]
+    assert sparse["passes"] == 5 and sparse["max_difference"] < 1e-9
+    curvature = data["The curvature of a network's loss, matrix-free"]
+    np.testing.assert_allclose(sorted(curvature["eigenvalues"])[::len(curvature["eigenvalues"]) - 1],
+                               curvature["dense_extremes"], rtol=1e-7)
+    flow = data["A log-density under a change of variables"]
+    np.testing.assert_allclose(flow["log_prob"], flow["lognormal"], rtol=1e-12)
+    assert all(run["success"] for run in data["Newton against quasi-Newton"].values())
 
 
 def test_every_subcommand_has_help():
