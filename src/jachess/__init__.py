@@ -5,6 +5,12 @@ applications (critical, optimize, density, sensitivity), cli.
 """
 
 from jachess import critical as critical
+from jachess import density as density
+from jachess import operators as operators
+from jachess import optimize as optimize
+from jachess import sensitivity as sensitivity
+from jachess import sparsity as sparsity
+from jachess import spectral as spectral
 from jachess._api import hessian as hessian
 from jachess._api import jacobian as jacobian
 from jachess._derivatives._check import DerivativeCheck as DerivativeCheck
@@ -72,7 +78,14 @@ __all__ = [
     "TaylorModel",
     "value_and_gradient",
     "vjp",
+    # layers and applications
     "critical",
+    "density",
+    "operators",
+    "optimize",
+    "sensitivity",
+    "sparsity",
+    "spectral",
     # errors
     "ConvergenceError",
     "DerivativeMismatchError",
