@@ -94,7 +94,8 @@ def check_derivatives(
     Args:
         f: function to check (custom_jvp / custom_vjp rules included).
         x: point; float64 gives a much sharper check than float32.
-        rtol, atol: tolerances (see above).
+        rtol: relative tolerance (see above).
+        atol: absolute tolerance (see above).
         max_full: largest input size for the full entrywise comparison.
         num_directions: random directions when the input is larger.
         key: PRNG key for the random directions and the transpose check.
