@@ -65,11 +65,14 @@ def _split(which: str, k: int) -> tuple[int, int]:
     return k // 2, k - k // 2
 
 
-def _pick(size, low: int, high: int) -> jax.Array:
-    """Indices of the `low` smallest and `high` largest of `size` ascending values."""
-    return jnp.concatenate(
-        [jnp.arange(low), size - high + jnp.arange(high)]
-    ).astype(jnp.int32)
+def _pick(size, low, count: int) -> jax.Array:
+    """Indices of the `low` smallest and `count - low` largest of `size` ascending values.
+
+    `count` is static (the output's length), `low` and `size` may be traced, so "largest",
+    "smallest" and "both" share one compiled program.
+    """
+    i = jnp.arange(count, dtype=jnp.int32)
+    return jnp.where(i < low, i, size - count + i).astype(jnp.int32)
 
 
 class _State(NamedTuple):
@@ -85,14 +88,13 @@ class _State(NamedTuple):
 
 @functools.partial(
     jax.jit,
-    static_argnames=("low", "high", "keep_low", "keep_high", "m"),
+    static_argnames=("k", "keep", "m"),
 )
-def _eigsh_jit(op, key, tol, max_matvecs, *, low, high, keep_low, keep_high, m):
+def _eigsh_jit(op, key, tol, max_matvecs, low, keep_low, *, k, keep, m):
     matmat = op.prepare()
     n = op.shape[0]
     dtype = op.dtype
     eps = jnp.finfo(dtype).eps
-    k = low + high
 
     start, spare = jax.random.normal(key, (2, n), dtype)
     tol = jnp.asarray(tol, dtype)
@@ -109,12 +111,12 @@ def _eigsh_jit(op, key, tol, max_matvecs, *, low, high, keep_low, keep_high, m):
     )
 
     def restart(s: _State) -> _State:
-        keep = _pick(m, keep_low, keep_high)
-        p = keep_low + keep_high
-        Y = s.Q[:, :m] @ s.S[:, keep]
+        kept = _pick(m, keep_low, keep)
+        p = keep
+        Y = s.Q[:, :m] @ s.S[:, kept]
         Q = jnp.zeros_like(s.Q).at[:, :p].set(Y).at[:, p].set(s.Q[:, m])
-        coupling = s.beta * s.S[m - 1, keep]
-        H = jnp.zeros_like(s.H).at[jnp.arange(p), jnp.arange(p)].set(s.theta[keep])
+        coupling = s.beta * s.S[m - 1, kept]
+        H = jnp.zeros_like(s.H).at[jnp.arange(p), jnp.arange(p)].set(s.theta[kept])
         H = H.at[p, :p].set(coupling).at[:p, p].set(coupling)
         return s._replace(Q=Q, H=H, j=jnp.int32(p))
 
@@ -151,7 +153,7 @@ def _eigsh_jit(op, key, tol, max_matvecs, *, low, high, keep_low, keep_high, m):
         norm = jnp.sqrt(jnp.sum(H_active**2))
         sentinel = 2 * norm + jnp.where(norm > 0, 0.0, 1.0)
         theta, S = jnp.linalg.eigh(H_active + jnp.diag(jnp.where(active, 0.0, sentinel)))
-        wanted = _pick(size, low, high)
+        wanted = _pick(size, low, k)
         last = jax.lax.dynamic_index_in_dim(S, size - 1, axis=0, keepdims=False)
         residuals = beta * jnp.abs(last[wanted])
         floor = eps ** (2 / 3) * jnp.max(jnp.abs(jnp.where(active, theta, 0.0)))
@@ -166,7 +168,7 @@ def _eigsh_jit(op, key, tol, max_matvecs, *, low, high, keep_low, keep_high, m):
 
     state = jax.lax.while_loop(cond, body, state)
     size = state.j
-    wanted = _pick(size, low, high)
+    wanted = _pick(size, low, k)
     theta = state.theta[wanted]
     coefficients = state.S[:, wanted]
     vectors = state.Q[:, :m] @ coefficients
@@ -250,15 +252,14 @@ def eigsh(
             "stall near eps·||A||. Use float64 (jax_enable_x64) or tol >= 1e-6.",
             stacklevel=2,
         )
-    low, high = _split(which, k)
-    keep = min(m - 1, k + (m - k) // 2)
+    low, _ = _split(which, k)
+    keep = max(k, min(m - 1, k + (m - k) // 2))
     if which == "largest":
-        keep_low, keep_high = 0, keep
+        keep_low = 0
     elif which == "smallest":
-        keep_low, keep_high = keep, 0
+        keep_low = keep
     else:
         keep_low = low + (keep - k) // 2
-        keep_high = keep - keep_low
     key = default_key(key)
     with precision_context(op.precision):
         result = _eigsh_jit(
@@ -266,10 +267,10 @@ def eigsh(
             key,
             float(tol),
             int(max_matvecs),
-            low=low,
-            high=high,
-            keep_low=keep_low,
-            keep_high=keep_high,
+            low,
+            keep_low,
+            k=k,
+            keep=keep,
             m=m,
         )
     converged = np.asarray(result.converged)
