@@ -12,8 +12,8 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 import jachess
-from jachess._errors import NotPositiveDefiniteError, NotSymmetricError
 from jachess import spectral
+from jachess._errors import NotPositiveDefiniteError, NotSymmetricError
 from jachess.operators import Hessian, Jacobian, Matrix
 
 N = 120
@@ -121,7 +121,7 @@ def test_trace_estimators_unbiased_calibrated_and_improving(spd, method):
                for s in range(20)]
         return np.array([float(e.value) for e in out]), np.array([float(e.std_error) for e in out])
 
-    small_values, small_errors = runs(24)
+    small_values, _small_errors = runs(24)
     large_values, large_errors = runs(96)
     small_rel = np.mean(np.abs(small_values - exact)) / exact
     large_rel = np.mean(np.abs(large_values - exact)) / exact
