@@ -282,6 +282,28 @@ def _concatenate(eqn, ins, ctx):
     return [ctx.make(_out_shape(eqn), _sources_links(combined, ins))]
 
 
+def _stack(eqn, ins, ctx):
+    offsets = np.cumsum([0] + [node.size for node in ins])
+    pieces = [_ids(node) + offsets[k] for k, node in enumerate(ins)]
+    combined = np.stack(pieces, axis=eqn.params["axis"])
+    return [ctx.make(_out_shape(eqn), _sources_links(combined, ins))]
+
+
+def _tile_index(eqn, operand):
+    return np.tile(_ids(operand), eqn.params["reps"])
+
+
+def _unstack(eqn, ins, ctx):
+    operand = ins[0]
+    ids = _ids(operand)
+    axis = eqn.params["axis"]
+    return [
+        ctx.make(_out_shape(eqn, k), [(operand, selection(np.take(ids, k, axis=axis),
+                                                          operand.size))])
+        for k in range(len(eqn.outvars))
+    ]
+
+
 def _split(eqn, ins, ctx):
     operand = ins[0]
     ids = _ids(operand)
@@ -410,6 +432,9 @@ RULES["rev"] = _index_rule(_rev_index)
 _register("pad", _pad)
 _register("concatenate", _concatenate)
 _register("split", _split)
+_register("stack", _stack)
+_register("unstack", _unstack)
+RULES["tile"] = _index_rule(_tile_index)
 _register("dynamic_slice", _dynamic_slice)
 _register("dynamic_update_slice", _dynamic_update_slice)
 _register("gather", _gather)
