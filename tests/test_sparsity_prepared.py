@@ -47,7 +47,7 @@ def arrowhead(x):
 
 
 def energy_2d(u):
-    k = int(round(u.size ** 0.5))
+    k = round(u.size ** 0.5)
     g = u.reshape(k, k)
     return jnp.sum((g[1:] - g[:-1]) ** 2) + jnp.sum((g[:, 1:] - g[:, :-1]) ** 2) + jnp.sum(
         jnp.exp(g) * g ** 2

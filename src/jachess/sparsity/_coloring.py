@@ -210,7 +210,7 @@ def _compact(colors: np.ndarray) -> np.ndarray:
 def color_columns(pattern: sp.csr_array, *, seed: int = 0, passes: int = 12) -> np.ndarray:
     """Partial distance-2 colouring of the columns: same-coloured columns share no row."""
     pattern = as_pattern(pattern)
-    m, n = pattern.shape
+    _m, n = pattern.shape
     if n == 0:
         return np.zeros(0, np.int64)
     bound = column_lower_bound(pattern)
@@ -385,7 +385,6 @@ def _split_rows(pattern: sp.csr_array, dense: np.ndarray, seed: int) -> Bicolori
 def bicolor(pattern: sp.csr_array, *, seed: int = 0) -> Bicoloring:
     """Best split found: dense rows by VJPs + the rest by JVPs, or the transpose of that."""
     pattern = as_pattern(pattern)
-    m, n = pattern.shape
     best = None
     for transpose in (False, True):
         p = sp.csr_array(pattern.T) if transpose else pattern

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
-import numpy as np
 import scipy.sparse as sp
 
 from jachess._derivatives._products import _SCALAR_HINT
@@ -59,7 +58,7 @@ def jacobian_pattern(f: Callable, x: Any, *, strict: bool = False) -> sp.csr_arr
     Example:
         >>> jacobian_pattern(lambda x: x[1:] * x[:-1], jnp.ones(4)).toarray()
     """
-    closed, n, out_struct = _trace(f, x)
+    closed, n, _out_struct = _trace(f, x)
     ctx, _, outs = _run(closed, n, hessian=False, strict=strict)
     ctx.emit_warnings()
     (out,) = outs

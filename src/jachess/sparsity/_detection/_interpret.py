@@ -102,7 +102,7 @@ def _const_node(ctx: Context, value) -> Node:
     shape = np.shape(value)
     try:
         known = np.asarray(value) if np.size(value) <= _FOLD_LIMIT else None
-    except Exception:  # noqa: BLE001 - opaque constants (keys, tokens) stay unknown
+    except Exception:  # opaque constants (keys, tokens) stay unknown
         known = None
     return ctx.constant(shape, known)
 

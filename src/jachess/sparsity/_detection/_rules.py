@@ -27,7 +27,6 @@ from jachess.sparsity._detection._graph import (
 from jachess.sparsity._detection._interpret import (
     _FOLD_LIMIT,
     Context,
-    _closed,
     broadcast_link,
     interpret,
 )
@@ -62,7 +61,7 @@ def _fold(eqn, ins: list[Node]):
         if not eqn.primitive.multiple_results:
             outs = [outs]
         return [np.asarray(o) for o in outs]
-    except Exception:  # noqa: BLE001 - folding is an optimisation; unknown values are safe
+    except Exception:  # folding is an optimisation; unknown values are safe
         return None
 
 
@@ -308,7 +307,7 @@ def _split(eqn, ins, ctx):
     operand = ins[0]
     ids = _ids(operand)
     axis = eqn.params["axis"]
-    bounds = np.cumsum([0] + list(eqn.params["sizes"]))
+    bounds = np.cumsum([0, *list(eqn.params["sizes"])])
     outs = []
     for k in range(len(eqn.outvars)):
         part = np.take(ids, np.arange(bounds[k], bounds[k + 1]), axis=axis)
@@ -504,7 +503,7 @@ def _along_axis_link(shape, axis) -> object:
 def _sort(eqn, ins, ctx):
     dimension = eqn.params["dimension"]
     outs = []
-    for k, node in enumerate(ins):
+    for _k, node in enumerate(ins):
         if node.deps is None:
             outs.append(ctx.constant(node.shape))
             continue
