@@ -47,6 +47,9 @@ class EigshResult(NamedTuple):
             β |s_i[last]|; in floating point the true residual stalls near eps·||A||).
         converged: (k,) bool, residual_norms <= tol · |θ| (see eigsh).
         num_matvecs: products with single vectors that the solve used.
+        history: None, or (eigenvalues, residual_norms), each (num_matvecs, k): the
+            wanted Ritz values and residuals after every product (eigsh(...,
+            return_history=True); for jachess.plot.eigenvalue_convergence).
     """
 
     eigenvalues: jax.Array
@@ -54,6 +57,7 @@ class EigshResult(NamedTuple):
     residual_norms: jax.Array
     converged: jax.Array
     num_matvecs: jax.Array
+    history: tuple[jax.Array, jax.Array] | None = None
 
 
 def _split(which: str, k: int) -> tuple[int, int]:
@@ -84,13 +88,15 @@ class _State(NamedTuple):
     S: jax.Array
     num: jax.Array
     done: jax.Array
+    trace_values: jax.Array
+    trace_residuals: jax.Array
 
 
 @functools.partial(
     jax.jit,
-    static_argnames=("k", "keep", "m"),
+    static_argnames=("k", "keep", "m", "history"),
 )
-def _eigsh_jit(op, key, tol, max_matvecs, low, keep_low, *, k, keep, m):
+def _eigsh_jit(op, key, tol, max_matvecs, low, keep_low, *, k, keep, m, history):
     matmat = op.prepare()
     n = op.shape[0]
     dtype = op.dtype
@@ -108,6 +114,8 @@ def _eigsh_jit(op, key, tol, max_matvecs, low, keep_low, *, k, keep, m):
         S=jnp.eye(m, dtype=dtype),
         num=jnp.int32(0),
         done=jnp.bool_(False),
+        trace_values=jnp.full((history, k), jnp.nan, dtype),
+        trace_residuals=jnp.full((history, k), jnp.nan, dtype),
     )
 
     def restart(s: _State) -> _State:
@@ -161,7 +169,12 @@ def _eigsh_jit(op, key, tol, max_matvecs, low, keep_low, *, k, keep, m):
         num = s.num + 1
         done = (size >= k) & jnp.all(converged)
         done = done | ((size == n) & (m == n))
-        return _State(Q, H, size, beta, theta, S, num, done)
+        values, res = s.trace_values, s.trace_residuals
+        if history:
+            row = jnp.minimum(s.num, history - 1)
+            values = values.at[row].set(theta[wanted])
+            res = res.at[row].set(residuals)
+        return _State(Q, H, size, beta, theta, S, num, done, values, res)
 
     def cond(s: _State):
         return (~s.done) & (s.num < max_matvecs)
@@ -177,7 +190,8 @@ def _eigsh_jit(op, key, tol, max_matvecs, low, keep_low, *, k, keep, m):
     active = jnp.arange(m) < size
     floor = eps ** (2 / 3) * jnp.max(jnp.abs(jnp.where(active, state.theta, 0.0)))
     converged = (residuals <= tol * jnp.maximum(jnp.abs(theta), floor)) & (size >= k)
-    return EigshResult(theta, vectors, residuals, converged, state.num)
+    recorded = (state.trace_values, state.trace_residuals) if history else None
+    return EigshResult(theta, vectors, residuals, converged, state.num, recorded)
 
 
 def eigsh(
@@ -189,6 +203,7 @@ def eigsh(
     max_matvecs: int | None = None,
     key: jax.Array | None = None,
     krylov_size: int | None = None,
+    return_history: bool = False,
 ) -> EigshResult:
     """k extreme eigenpairs of a symmetric operator (thick-restart Lanczos, in jit).
 
@@ -213,6 +228,8 @@ def eigsh(
         max_matvecs: budget of products (default max(300, 10 · krylov_size)).
         key: PRNG key for the start vector (default jax.random.key(0)).
         krylov_size: basis size m before a restart (default max(2k + 1, 20), at most n).
+        return_history: also return the Ritz values and residuals after every product
+            (.history; compiles one program per max_matvecs).
 
     Returns:
         EigshResult(eigenvalues (k,) ascending, eigenvectors (n, k), residual_norms,
@@ -272,7 +289,11 @@ def eigsh(
             k=k,
             keep=keep,
             m=m,
+            history=int(max_matvecs) if return_history else 0,
         )
+    if return_history:
+        used = int(result.num_matvecs)
+        result = result._replace(history=tuple(h[:used] for h in result.history))
     converged = np.asarray(result.converged)
     if not converged.all():
         bad = np.asarray(result.eigenvalues)[~converged]
