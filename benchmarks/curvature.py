@@ -105,12 +105,18 @@ def plain_hvp(loss, params, x, y, batch_size):
     flat, unravel = jax.flatten_util.ravel_pytree(params)
     starts = range(0, x.shape[0], batch_size)
 
-    def mean_loss(f):
+    def mean_loss(f, x, y):
         p = unravel(f)
         return sum(loss(p, (x[s : s + batch_size], y[s : s + batch_size]))
                    * (min(batch_size, x.shape[0] - s) / x.shape[0]) for s in starts)
 
-    hvp = jax.jit(lambda f, v: jax.jvp(jax.grad(mean_loss), (f,), (v,))[1])
+    @jax.jit
+    def core(f, v, x, y):
+        return jax.jvp(lambda g: jax.grad(mean_loss)(g, x, y), (f,), (v,))[1]
+
+    def hvp(f, v):
+        return core(f, v, x, y)
+
     return flat, hvp
 
 
@@ -140,6 +146,8 @@ def run_jax(arrays, quick):
     V = jax.random.normal(jax.random.key(2), (n, 8), jnp.float32)
     out["ours_matmat8_per_vector_s"] = median_time(lambda: H.matmat(V)) / 8
 
+    print(json.dumps(out), flush=True)
+
     # Reference top-5 eigenvalues: float64 operator, tight tolerance.
     params64, x64, y64 = load(arrays, "mlp", jnp.float64)
     H64 = Hessian(loss, params64, data=(x64, y64), batch_size=512)
@@ -154,6 +162,8 @@ def run_jax(arrays, quick):
     out["ours_top5_hvps"] = int(result.num_matvecs)
     out["ours_top5_error"] = rel_error(result.eigenvalues, ref_top5)
     out["ours_top5_converged"] = bool(np.all(result.converged))
+
+    print(json.dumps(out), flush=True)
 
     # Anchor: scipy eigsh over the jitted JAX HVP.
     calls = {"n": 0}
@@ -174,15 +184,19 @@ def run_jax(arrays, quick):
     out["scipy_top5_s"] = median_time(scipy_solve, 5)
     out["scipy_top5_error"] = rel_error(scipy_values, ref_top5)
 
+    print(json.dumps(out), flush=True)
+
     # Anchor: matfree fixed-depth Lanczos (full reorthogonalisation), 60 matvecs.
     lanczos = eig.eigh_partial(decomp.tridiag_sym(60, reortho="full"))
-    matfree_top = jax.jit(lambda v0: lanczos(lambda z: hvp(flat, z), v0)[0][-5:])
+    matfree_top = jax.jit(lambda f, v0: lanczos(lambda z: hvp(f, z), v0)[0][-5:])
     v0 = jax.random.normal(jax.random.key(3), (n,), jnp.float32)
     v0 = v0 / jnp.linalg.norm(v0)
-    matfree_values = matfree_top(v0)
-    out["matfree_top5_s"] = median_time(lambda: matfree_top(v0), 5)
+    matfree_values = matfree_top(flat, v0)
+    out["matfree_top5_s"] = median_time(lambda: matfree_top(flat, v0), 5)
     out["matfree_top5_hvps"] = 60
     out["matfree_top5_error"] = rel_error(matfree_values, ref_top5)
+
+    print(json.dumps(out), flush=True)
 
     # Trace from 100 matvecs, 20 keys.
     keys = range(5 if quick else 20)
@@ -195,13 +209,15 @@ def run_jax(arrays, quick):
                                                  key=jax.random.key(0)).value, 3)
     sampler = stochtrace.sampler_normal(flat, num=50)
     estimator = stochtrace.estimator_leave_one_out(stochtrace.leave_one_out_xtrace(), sampler)
-    matfree_xtrace = jax.jit(lambda key: estimator(lambda z: hvp(flat, z), key))
-    out["matfree_xtrace"] = [float(matfree_xtrace(jax.random.key(s))) for s in keys]
-    out["matfree_xtrace_s"] = median_time(lambda: matfree_xtrace(jax.random.key(0)), 3)
+    matfree_xtrace = jax.jit(lambda f, key: estimator(lambda z: hvp(f, z), key))
+    out["matfree_xtrace"] = [float(matfree_xtrace(flat, jax.random.key(s))) for s in keys]
+    out["matfree_xtrace_s"] = median_time(lambda: matfree_xtrace(flat, jax.random.key(0)), 3)
     signs = stochtrace.sampler_signs(flat, num=100)
     hutch = stochtrace.estimator_monte_carlo(stochtrace.monte_carlo_trace(), signs)
-    matfree_hutch = jax.jit(lambda key: hutch(lambda z: hvp(flat, z), key))
-    out["matfree_hutchinson"] = [float(matfree_hutch(jax.random.key(s))) for s in keys]
+    matfree_hutch = jax.jit(lambda f, key: hutch(lambda z: hvp(f, z), key))
+    out["matfree_hutchinson"] = [float(matfree_hutch(flat, jax.random.key(s))) for s in keys]
+
+    print(json.dumps(out), flush=True)
 
     # CNN, >= 1M parameters: full-dataset HVP and top-1 eigenvalue.
     cnn_loss = make_loss(cnn)
@@ -219,6 +235,37 @@ def run_jax(arrays, quick):
     out["cnn_ours_top1_hvps"] = int(result.num_matvecs)
     out["cnn_ours_top1"] = float(result.eigenvalues[0])
     return out
+
+
+COMPILE_SNIPPET = """
+import sys, time, jax, jax.numpy as jnp, numpy as np
+sys.path.insert(0, {here!r})
+import curvature as c
+import jachess.spectral as spectral
+from jachess.operators import Hessian
+arrays = dict(np.load({problems!r}))
+params, x, y = c.load(arrays, "mlp", jnp.float32)
+H = Hessian(c.make_loss(c.mlp), params, data=(x, y), batch_size=512)
+start = time.perf_counter()
+spectral.eigsh(H, 5, tol=1e-3).eigenvalues.block_until_ready()
+print(time.perf_counter() - start)
+"""
+
+
+def compile_cache_times(problems):
+    """First call of eigsh in a fresh process: without, then with a warm persistent cache."""
+    import tempfile
+
+    times = {}
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, JAX_COMPILATION_CACHE_DIR=cache,
+                   JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0")
+        code = COMPILE_SNIPPET.format(here=HERE, problems=problems)
+        for label in ("cold_cache_s", "warm_cache_s"):
+            done = subprocess.run([sys.executable, "-c", code], env=env, check=True,
+                                  capture_output=True, text=True)
+            times[label] = float(done.stdout.strip().splitlines()[-1])
+    return times
 
 
 def run_torch(problems):
@@ -281,7 +328,10 @@ def report(j, t, command):
                      f"{seconds / j['scipy_top5_s']:.2f}x |")
     lines += ["", f"First call (compile + solve): jachess eigsh {j['ours_top5_first_s']:.1f} s, "
               f"`H @ v` {j['ours_hvp_first_s']:.1f} s, plain JAX HVP "
-              f"{j['plain_hvp_first_s']:.1f} s (no persistent cache).", ""]
+              f"{j['plain_hvp_first_s']:.1f} s (no persistent cache). In a fresh process, "
+              f"first eigsh call {j['cold_cache_s']:.1f} s with an empty persistent "
+              f"compilation cache, {j['warm_cache_s']:.1f} s with it warm "
+              "(JAX_COMPILATION_CACHE_DIR).", ""]
     if t:
         exact = t["mlp_exact_trace"]
         lines += ["## Trace of the MLP Hessian from 100 matvecs", "",
@@ -323,6 +373,7 @@ def main():
     arrays = dict(np.load(args.problems))
     torch_results = None if args.no_torch else run_torch(args.problems)
     jax_results = run_jax(arrays, args.quick)
+    jax_results.update(compile_cache_times(args.problems))
     with open(args.problems.replace(".npz", "_jax.json"), "w") as f:
         json.dump(jax_results, f, indent=1)
     command = "python " + " ".join(["benchmarks/curvature.py", *sys.argv[1:]])
