@@ -184,6 +184,8 @@ def _lattice_candidates(pattern: sp.csr_array, bound: int) -> list[np.ndarray]:
     if coo.nnz and bound <= 16:
         offsets = np.abs(coo.col.astype(np.int64) - coo.row.astype(np.int64))
         counts = np.bincount(offsets)
+        if np.count_nonzero(counts) > 4 * bound:  # not a banded or stencil structure
+            return candidates
         counts[:2] = 0
         for w in np.argsort(-counts, kind="stable")[:3]:
             if counts[w] == 0:

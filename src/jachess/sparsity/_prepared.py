@@ -60,6 +60,9 @@ def _check_point(x: Any, like: tuple, name: str = "x") -> Any:
     return x
 
 
+_LEAF = jax.tree_util.tree_structure(0)
+
+
 def _signature(x: Any) -> tuple:
     leaves, treedef = jax.tree_util.tree_flatten(x)
     return treedef, tuple((tuple(a.shape), jnp.dtype(a.dtype)) for a in leaves)
@@ -75,7 +78,10 @@ class _Prepared:
     lower_bound: int
 
     def __call__(self, x: Any) -> jsparse.BCOO:
-        return self._evaluate(_check_point(x, self._signature))
+        if not (isinstance(x, jax.Array) and self._signature[1] == ((x.shape, x.dtype),)
+                and self._signature[0] == _LEAF):
+            x = _check_point(x, self._signature)
+        return self._evaluate(x)
 
     def to_scipy(self, x: Any) -> sp.csr_array:
         """The derivative at x as a scipy.sparse.csr_array."""
@@ -177,12 +183,17 @@ class PreparedJacobian(_Prepared):
         if mode in ("auto", "fwd"):
             cols = color_columns(pattern)
             options.append((int(cols.max()) + 1 if n else 0, 0, (cols, None, None)))
-        if mode in ("auto", "rev"):
+        # row colours are at least the most nonzeros in a column: skip when that cannot win
+        if mode == "rev" or (mode == "auto" and options[0][0] > by_rows):
             rows = color_columns(transposed)
             options.append((int(rows.max()) + 1 if m else 0, 1, (None, rows, None)))
-        if mode == "auto" and m and n:
+        if mode == "auto" and m and n and pattern.nnz:
             best = min(options)[0]
-            if best > 3 and pattern.nnz:
+            row_counts = np.diff(pattern.indptr)
+            col_counts = np.diff(transposed.indptr)
+            skewed = (row_counts.max() > 4 * max(np.median(row_counts), 1)
+                      or col_counts.max() > 4 * max(np.median(col_counts), 1))
+            if best > 3 and skewed:
                 bi = bicolor(pattern)
                 if bi is not None:
                     options.append((bi.num_passes, 2, (None, None, bi)))
@@ -197,24 +208,25 @@ class PreparedJacobian(_Prepared):
 def _jacobian_evaluator(f, unravel, shape, pattern, source, column_colors, row_colors,
                         num_columns, num_rows, chunk_size):
     m, n = shape
-    indices = jnp.asarray(coordinates(pattern), dtype=jnp.int32 if max(m, n) < 2**31 else None)
-    source = jnp.asarray(source)
+    indices = jnp.asarray(coordinates(pattern), dtype=_index_dtype(max(m, n)))
+    # seeds and gather indices are compile-time constants: XLA fuses the gather
+    source = np.asarray(source, dtype=_index_dtype(max(len(source), m * n)))
     column_seeds = _seeds(column_colors, num_columns)
     row_seeds = _seeds(row_colors, num_rows)
 
     def f_flat(z):
         return ravel_pytree(f(unravel(z)))[0]
 
-    def evaluate(x, column_seeds, row_seeds, source):
+    def evaluate(x):
         x_flat = ravel_pytree(x)[0]
         parts = []
         if num_columns:
             _, linear = jax.linearize(f_flat, x_flat)
-            seeds = column_seeds.astype(x_flat.dtype)
+            seeds = jnp.asarray(column_seeds, dtype=x_flat.dtype)
             parts.append(_batched(linear, seeds, chunk_size).ravel())
         if num_rows:
             y, pullback = jax.vjp(f_flat, x_flat)
-            seeds = row_seeds.astype(y.dtype)
+            seeds = jnp.asarray(row_seeds, dtype=y.dtype)
 
             def row(u):
                 return pullback(u)[0]
@@ -222,20 +234,23 @@ def _jacobian_evaluator(f, unravel, shape, pattern, source, column_colors, row_c
             parts.append(_batched(row, seeds, chunk_size).ravel())
         if parts:
             flat = parts[0] if len(parts) == 1 else jnp.concatenate(parts)
-            return flat.at[source].get(mode="promise_in_bounds")
+            return flat.at[source].get(mode="promise_in_bounds", unique_indices=True)
         dtype = jax.eval_shape(f_flat, x_flat).dtype
         return jnp.zeros((0,), jnp.result_type(dtype, x_flat.dtype))
 
-    jitted = jax.jit(evaluate)
-    return _as_bcoo(lambda x: jitted(x, column_seeds, row_seeds, source), indices, (m, n))
+    return _as_bcoo(jax.jit(evaluate), indices, (m, n))
+
+
+def _index_dtype(largest: int):
+    return np.int32 if largest < 2**31 - 1 else np.int64
 
 
 def _seeds(colors, count):
-    """(count, len(colors)) 0/1 seed matrix on the device: row c marks colour c (-1: none)."""
+    """(count, len(colors)) 0/1 seed matrix: row c marks colour c (-1: none)."""
     if not count:
         return None
     colors = np.asarray(colors)
-    return jnp.asarray(colors[None, :] == np.arange(count)[:, None], dtype=jnp.int8)
+    return colors[None, :] == np.arange(count)[:, None]
 
 
 def _as_bcoo(data_of: Callable, indices: jax.Array, shape: tuple[int, int]) -> Callable:
@@ -310,23 +325,23 @@ class PreparedHessian(_Prepared):
 
 
 def _hessian_evaluator(f, unravel, n, pattern, source, colors, num_colors, chunk_size):
-    indices = jnp.asarray(coordinates(pattern), dtype=jnp.int32 if n < 2**31 else None)
-    source = jnp.asarray(source)
+    indices = jnp.asarray(coordinates(pattern), dtype=_index_dtype(n))
+    source = np.asarray(source, dtype=_index_dtype(max(len(source), n * max(num_colors, 1))))
     seeds = _seeds(colors, num_colors)
 
     def f_flat(z):
         return f(unravel(z))
 
-    def evaluate(x, seeds, source):
+    def evaluate(x):
         x_flat = ravel_pytree(x)[0]
         if num_colors:
             _, hvp = jax.linearize(jax.grad(f_flat), x_flat)
-            flat = _batched(hvp, seeds.astype(x_flat.dtype), chunk_size).ravel()
+            flat = _batched(hvp, jnp.asarray(seeds, dtype=x_flat.dtype), chunk_size).ravel()
+            # H[i, j] and H[j, i] may be read from one place: indices are not unique
             return flat.at[source].get(mode="promise_in_bounds")
         return jnp.zeros((0,), x_flat.dtype)
 
-    jitted = jax.jit(evaluate)
-    return _as_bcoo(lambda x: jitted(x, seeds, source), indices, (n, n))
+    return _as_bcoo(jax.jit(evaluate), indices, (n, n))
 
 
 def prepare_jacobian(f: Callable, x: Any, *, pattern: Any = None, mode: Mode = "auto",

@@ -49,12 +49,73 @@ def _out_shape(eqn, k: int = 0) -> tuple[int, ...]:
     return tuple(int(d) for d in eqn.outvars[k].aval.shape)
 
 
+def _np_broadcast_in_dim(value, shape, broadcast_dimensions, **_):
+    expanded = [1] * len(shape)
+    for axis, dim in enumerate(broadcast_dimensions):
+        expanded[dim] = value.shape[axis]
+    return np.broadcast_to(value.reshape(expanded), shape)
+
+
+def _np_iota(dtype, shape, dimension, **_):
+    line = np.arange(shape[dimension], dtype=dtype)
+    expanded = [1] * len(shape)
+    expanded[dimension] = shape[dimension]
+    return np.broadcast_to(line.reshape(expanded), shape)
+
+
+def _np_slice(value, start_indices, limit_indices, strides, **_):
+    strides = strides or (1,) * value.ndim
+    return value[tuple(slice(a, b, c) for a, b, c in zip(start_indices, limit_indices, strides))]
+
+
+#: NumPy versions of cheap primitives, to fold index arithmetic without compiling XLA ops.
+_NUMPY_FOLD = {
+    "add": lambda a, b, **_: a + b,
+    "sub": lambda a, b, **_: a - b,
+    "mul": lambda a, b, **_: a * b,
+    "neg": lambda a, **_: -a,
+    "max": lambda a, b, **_: np.maximum(a, b),
+    "min": lambda a, b, **_: np.minimum(a, b),
+    "lt": lambda a, b, **_: a < b,
+    "le": lambda a, b, **_: a <= b,
+    "gt": lambda a, b, **_: a > b,
+    "ge": lambda a, b, **_: a >= b,
+    "eq": lambda a, b, **_: a == b,
+    "ne": lambda a, b, **_: a != b,
+    "and": lambda a, b, **_: a & b,
+    "or": lambda a, b, **_: a | b,
+    "not": lambda a, **_: ~a,
+    "select_n": lambda p, *cases, **_: np.choose(p.astype(np.int64), cases),
+    "clamp": lambda lo, a, hi, **_: np.clip(a, lo, hi),
+    "convert_element_type": lambda a, **_: a,
+    "broadcast_in_dim": _np_broadcast_in_dim,
+    "reshape": lambda a, new_sizes, **_: a.reshape(new_sizes),
+    "squeeze": lambda a, dimensions, **_: np.squeeze(a, axis=tuple(dimensions)),
+    "expand_dims": lambda a, dimensions, **_: np.expand_dims(a, tuple(dimensions)),
+    "transpose": lambda a, permutation, **_: np.transpose(a, permutation),
+    "rev": lambda a, dimensions, **_: np.flip(a, axis=tuple(dimensions)),
+    "slice": _np_slice,
+    "concatenate": lambda *a, dimension, **_: np.concatenate(a, axis=dimension),
+    "iota": _np_iota,
+}
+
+
 def _fold(eqn, ins: list[Node]):
     """Concrete output values of an equation whose inputs are all known, or None."""
     if any(node.value is None for node in ins):
         return None
     if any(int(np.prod(v.aval.shape, dtype=np.int64)) > _FOLD_LIMIT for v in eqn.outvars):
         return None
+    name = eqn.primitive.name
+    if name in _NUMPY_FOLD and len(eqn.outvars) == 1:
+        try:
+            out = _NUMPY_FOLD[name](*[np.asarray(node.value) for node in ins], **eqn.params)
+            aval = eqn.outvars[0].aval
+            out = np.asarray(out).astype(aval.dtype, copy=False)
+            if out.shape == tuple(aval.shape):
+                return [out]
+        except Exception:  # fall back to JAX's own implementation below
+            pass
     try:
         with jax.ensure_compile_time_eval():
             outs = eqn.primitive.bind(*[jnp.asarray(node.value) for node in ins], **eqn.params)
@@ -360,15 +421,43 @@ def _int_ids(node: Node):
     return jnp.asarray(_ids(node), dtype=jnp.int32 if node.size < 2**31 - 1 else jnp.int64)
 
 
+def _point_gather(eqn, operand: Node, indices: np.ndarray):
+    """NumPy gather of single elements (x[idx], x[i, j]); None for other gathers."""
+    dnums = eqn.params["dimension_numbers"]
+    if (dnums.offset_dims or dnums.operand_batching_dims
+            or any(size != 1 for size in eqn.params["slice_sizes"])
+            or sorted(dnums.collapsed_slice_dims) != list(range(len(operand.shape)))):
+        return None
+    indices = np.asarray(indices, dtype=np.int64)
+    full = np.zeros(indices.shape[:-1] + (len(operand.shape),), np.int64)
+    full[..., list(dnums.start_index_map)] = indices
+    dims = np.asarray(operand.shape, dtype=np.int64)
+    mode = eqn.params["mode"]
+    if mode == jax.lax.GatherScatterMode.FILL_OR_DROP:
+        inside = np.all((full >= 0) & (full < dims), axis=-1)
+    else:
+        inside = np.ones(full.shape[:-1], bool)
+    full = np.clip(full, 0, np.maximum(dims - 1, 0))
+    flat = np.ravel_multi_index(tuple(np.moveaxis(full, -1, 0)), operand.shape) if len(
+        operand.shape) else np.zeros(full.shape[:-1], np.int64)
+    return np.where(inside, flat, -1)
+
+
 def _gather(eqn, ins, ctx):
     operand, indices = ins
     if indices.value is None:
         ctx.unproven_here("gather", "has indices that are not known constants")
         return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
-    params = dict(eqn.params, fill_value=-1)
-    with jax.ensure_compile_time_eval():
-        index = jax.lax.gather_p.bind(_int_ids(operand), jnp.asarray(indices.value), **params)
-    return [ctx.make(_out_shape(eqn), [(operand, selection(np.asarray(index), operand.size))])]
+    index = None
+    if np.ndim(indices.value) >= 1 and np.shape(indices.value)[-1] == len(
+            eqn.params["dimension_numbers"].start_index_map):
+        index = _point_gather(eqn, operand, indices.value)
+    if index is None:
+        params = dict(eqn.params, fill_value=-1)
+        with jax.ensure_compile_time_eval():
+            index = jax.lax.gather_p.bind(_int_ids(operand), jnp.asarray(indices.value), **params)
+    index = np.asarray(index).reshape(_out_shape(eqn))
+    return [ctx.make(_out_shape(eqn), [(operand, selection(index, operand.size))])]
 
 
 def _scatter_targets(eqn, operand: Node, indices: Node, updates: Node) -> np.ndarray:
