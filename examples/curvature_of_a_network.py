@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+import jachess.plot
 from _common import parse_args
 from jachess import operators, spectral
 
@@ -70,13 +71,9 @@ def main() -> None:
     steps = 20 if args.quick else 40
     estimated = spectral.density(hessian, num_probes=4 if args.quick else 10, num_steps=steps,
                                  key=jax.random.key(5))
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(6.5, 4), layout="constrained")
-    ax = figure.subplots()
-    ax.semilogy(np.asarray(estimated.grid), np.maximum(np.asarray(estimated.values), 1e-8))
-    ax.set(xlabel="eigenvalue", ylabel="density",
-           title=f"Hessian spectral density ({hessian.shape[0]} parameters, SLQ)")
+    figure = jachess.plot.spectrum(
+        estimated, eigenvalues=top.eigenvalues,
+        title=f"Hessian spectral density ({hessian.shape[0]} parameters, SLQ)")
     figure.savefig(args.out / "hessian_density.png", dpi=110)
 
 

@@ -6,6 +6,8 @@ save with ``figure.savefig("file.png")``.
 
 from jachess.plot._landscape import landscape as landscape
 from jachess.plot._path import path as path
+from jachess.plot._spectrum import eigenvalue_convergence as eigenvalue_convergence
+from jachess.plot._spectrum import spectrum as spectrum
 from jachess.plot._spy import spy as spy
 
-__all__ = ["landscape", "path", "spy"]
+__all__ = ["eigenvalue_convergence", "landscape", "path", "spectrum", "spy"]
