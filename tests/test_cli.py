@@ -257,3 +257,26 @@ class TestReport:
         target = tmp_path / "r.html"
         assert main(["report", "x<y", "--out", str(target)]) == 2  # refused, nothing written
         assert not target.exists()
+
+
+class TestCritical:
+    def test_himmelblau_nine_points(self, capsys, tmp_path):
+        target = tmp_path / "h.png"
+        status, out, _ = run_cli(capsys, "critical", "(x**2+y-11)**2 + (x+y**2-7)**2",
+                                 "--box", "x=-5:5,y=-5:5", "--json", "--plot", str(target))
+        assert status == 0
+        data = json.loads(out)
+        assert data["counts"] == {"minimum": 4, "saddle": 4, "maximum": 1}
+        for point in data["points"]:
+            if point["kind"] == "minimum":
+                assert point["value"] < 1e-20
+        assert target.stat().st_size > 5000
+
+    @pytest.mark.parametrize(
+        ("box", "message"),
+        [("x=-5:5", "needs a range for y"), ("x=5:-5,y=0:1", "lower bound must be below"),
+         ("x=-5..5,y=0:1", "name=lo:hi"), ("x=-1:1,y=0:1,z=0:1", "does not use")],
+    )
+    def test_box_errors(self, capsys, box, message):
+        status, _, err = run_cli(capsys, "critical", "x*y", "--box", box)
+        assert status == 2 and message in err

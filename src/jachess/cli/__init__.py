@@ -13,7 +13,7 @@ import sys
 
 from jachess._errors import JachessError, JachessInternalError
 
-SUBCOMMANDS = ("_analyze", "_minimize", "_sensitivity", "_report", "_demo")
+SUBCOMMANDS = ("_analyze", "_critical", "_minimize", "_sensitivity", "_report", "_demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
