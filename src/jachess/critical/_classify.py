@@ -24,7 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax.flatten_util import ravel_pytree
 
-from jachess._derivatives._dense import dense_hessian
+from jachess._derivatives._jit import jit_with_static_function
 from jachess._derivatives._products import value_and_gradient
 from jachess._errors import OptionError
 from jachess._trees import as_float_tree
@@ -155,7 +155,15 @@ def classify(f: Callable, x: Any, *, tol: float | None = None) -> Classification
     )
 
 
+def _flat_hessian(f: Callable, x: Any) -> jax.Array:
+    x_flat, unravel = ravel_pytree(x)
+    return jax.hessian(lambda z: f(unravel(z)))(x_flat)
+
+
+# Jitted with f static, so classifying many points of one function compiles once.
+_flat_hessian_jit = jit_with_static_function(_flat_hessian)
+
+
 def _hessian_matrix(f: Callable, x: Any) -> jax.Array:
     """Flat (n, n) Hessian of f for pytree x."""
-    x_flat, unravel = ravel_pytree(x)
-    return dense_hessian(lambda z: f(unravel(z)), x_flat)
+    return _flat_hessian_jit(f, x)

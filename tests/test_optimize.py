@@ -1,0 +1,143 @@
+"""minimize / least_squares / root: API contract, errors, and agreement with scipy."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import scipy.optimize
+
+from jachess import ConvergenceError, InputDtypeError, NotScalarError, NotSquareError, OptionError
+from jachess.optimize import OptimizeResult, Status, least_squares, minimize, root
+
+METHODS = ["newton", "trust-ncg", "trust-exact", "bfgs", "lbfgs"]
+
+
+def rosen(x):
+    return jnp.sum(100.0 * (x[1:] - x[:-1] ** 2) ** 2 + (1 - x[:-1]) ** 2)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_minimize_rosenbrock_pytree(method):
+    # x0 as a pytree: the result has its structure and the scipy/analytic minimum (1, 1, 1).
+    def f(tree):
+        return rosen(jnp.concatenate([tree["a"], tree["b"]]))
+
+    x0 = {"a": jnp.array([-1.2, 1.0]), "b": jnp.array([0.5])}
+    result = minimize(f, x0, method=method)
+    assert isinstance(result, OptimizeResult)
+    assert result.success and result.status is Status.CONVERGED
+    assert set(result.x) == {"a", "b"} and result.x["b"].shape == (1,)
+    np.testing.assert_allclose(np.concatenate([result.x["a"], result.x["b"]]), 1.0, atol=1e-6)
+    assert float(result.fun) < 1e-12
+    assert int(result.num_iterations) > 0 and int(result.num_fun) >= int(result.num_iterations)
+    if method in ("newton", "trust-exact"):
+        assert int(result.num_hess) > 0
+    if method == "trust-ncg":
+        assert int(result.num_hvp) > 0 and int(result.num_hess) == 0
+
+
+def test_minimize_newton_escapes_saddle():
+    # Started exactly at a saddle's neighbourhood, the modified Newton step descends.
+    f = lambda x: x[0] ** 2 - x[1] ** 2 + x[1] ** 4  # noqa: E731
+    result = minimize(f, jnp.array([0.3, 1e-3]), method="newton")
+    np.testing.assert_allclose(np.abs(np.asarray(result.x)), [0.0, np.sqrt(0.5)], atol=1e-8)
+
+
+def test_minimize_reports_then_throws():
+    result = minimize(rosen, jnp.array([-1.2, 1.0]), method="bfgs", max_iterations=3)
+    assert not result.success and result.status is Status.MAX_ITERATIONS
+    assert "max_iterations" in result.message and int(result.num_iterations) == 3
+    with pytest.raises(ConvergenceError, match="MAX_ITERATIONS"):
+        minimize(rosen, jnp.array([-1.2, 1.0]), method="bfgs", max_iterations=3, throw=True)
+
+
+def test_minimize_does_not_retrace():
+    traces = []
+
+    def f(x):
+        traces.append(1)
+        return jnp.sum((x - 2.0) ** 2)
+
+    minimize(f, jnp.ones(3), method="lbfgs")
+    first = len(traces)
+    result = minimize(f, jnp.zeros(3), method="lbfgs")
+    assert len(traces) == first
+    np.testing.assert_allclose(result.x, 2.0)
+
+
+def test_minimize_errors():
+    with pytest.raises(OptionError, match="method"):
+        minimize(rosen, jnp.ones(2), method="nelder-mead")
+    with pytest.raises(OptionError, match="tol"):
+        minimize(rosen, jnp.ones(2), tol=-1.0)
+    with pytest.raises(NotScalarError):
+        minimize(lambda x: x**2, jnp.ones(2))
+    with pytest.raises(InputDtypeError):
+        minimize(rosen, np.array([1, 2]))
+
+
+def test_least_squares_matches_scipy():
+    # Exponential fit; reference: scipy.optimize.least_squares (MINPACK lm).
+    t = np.linspace(0, 3, 25)
+    y = 2.5 * np.exp(-1.3 * t) + 0.5 + 0.01 * np.sin(7 * t)
+
+    def residual_np(p):
+        return p[0] * np.exp(-p[1] * t) + p[2] - y
+
+    def residual(p):
+        return p[0] * jnp.exp(-p[1] * t) + p[2] - y
+
+    reference = scipy.optimize.least_squares(residual_np, [1.0, 1.0, 0.0], method="lm",
+                                             xtol=1e-15, ftol=1e-15, gtol=1e-15)
+    for method in ("lm", "gauss-newton"):
+        result = least_squares(residual, jnp.array([1.0, 1.0, 0.0]), method=method)
+        assert result.success, result.message
+        np.testing.assert_allclose(result.x, reference.x, rtol=1e-8)
+        np.testing.assert_allclose(result.cost, reference.cost, rtol=1e-10)
+        assert result.fun.shape == (25,) and int(result.num_jac) > 0
+
+
+def test_least_squares_underdetermined_and_errors():
+    # m < n: the minimum-norm direction still drives r to zero.
+    result = least_squares(lambda x: jnp.array([x[0] + 2 * x[1] - x[2] ** 2 - 3.0]), jnp.ones(3))
+    assert result.success and float(result.cost) < 1e-20
+    with pytest.raises(OptionError, match="method"):
+        least_squares(lambda x: x, jnp.ones(2), method="trf")
+
+
+@pytest.mark.parametrize("method", ["newton", "newton-krylov"])
+def test_root_matches_scipy(method):
+    def F(x):
+        return jnp.array([x[0] ** 2 + x[1] ** 2 - 4.0, jnp.exp(x[0]) + x[1] - 1.0])
+
+    def F_np(x):
+        return [x[0] ** 2 + x[1] ** 2 - 4.0, np.exp(x[0]) + x[1] - 1.0]
+
+    reference = scipy.optimize.root(F_np, [1.0, -1.0], tol=1e-14)
+    result = root(F, jnp.array([1.0, -1.0]), method=method)
+    assert result.success, result.message
+    np.testing.assert_allclose(result.x, reference.x, rtol=1e-10)
+    assert float(jnp.max(jnp.abs(result.fun))) <= 1e-10
+
+
+def test_root_singular_jacobian_start():
+    # J(x0) is singular (x0 = 0 for x**2 - 1): the LM fallback still reaches a root.
+    result = root(lambda x: x**2 - 1.0, jnp.array([0.0, 0.5]))
+    assert result.success
+    np.testing.assert_allclose(np.abs(np.asarray(result.x)), 1.0)
+
+
+def test_root_errors():
+    with pytest.raises(NotSquareError, match="least_squares"):
+        root(lambda x: jnp.stack([x[0], x[1], x[0] * x[1]]), jnp.ones(2))
+    with pytest.raises(ConvergenceError):
+        root(lambda x: x**2 + 1.0, jnp.array([0.5]), throw=True)
+
+
+def test_result_is_a_pytree():
+    result = minimize(rosen, jnp.array([-1.2, 1.0]))
+    leaves = jax.tree_util.tree_leaves(result)
+    assert any(getattr(leaf, "shape", None) == (2,) for leaf in leaves)
+    assert "CONVERGED" in repr(result)
