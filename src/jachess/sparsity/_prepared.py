@@ -107,7 +107,8 @@ class PreparedJacobian(_Prepared):
         row_colors: row colours of the VJP side ("rev", "bidirectional"), else None.
         num_colors: number of passes (JVPs + VJPs) per evaluation.
         mode: "fwd", "rev" or "bidirectional".
-        lower_bound: the most nonzeros in one row or column (a bound for one-sided modes).
+        lower_bound: the most nonzeros in one row ("fwd") or column ("rev"): no colouring
+            of that side can use fewer colours; None for "bidirectional".
     """
 
     def __init__(
@@ -138,8 +139,6 @@ class PreparedJacobian(_Prepared):
                     f"{pattern.shape}. Flatten outputs and inputs row-major."
                 )
         self.pattern = pattern
-        self.lower_bound = max(column_lower_bound(pattern),
-                               column_lower_bound(sp.csr_array(pattern.T)))
         self.row_colors = None
         column_colors, row_colors, bi = self._choose(pattern, mode, dense_fallback)
         if bi is not None:
@@ -148,16 +147,19 @@ class PreparedJacobian(_Prepared):
             num_columns = max(int(bi.column_colors.max()) + 1 if n else 0, 0)
             num_rows = max(int(bi.row_colors.max()) + 1 if m else 0, 0)
             source = bicolor_source(pattern, bi)
+            self.lower_bound = None
         elif column_colors is not None:
             self.mode = "fwd"
             self.colors = column_colors
             num_columns, num_rows = (int(column_colors.max()) + 1 if n else 0), 0
             source = forward_source(pattern, column_colors)
+            self.lower_bound = column_lower_bound(pattern)
         else:
             self.mode = "rev"
             self.colors = self.row_colors = row_colors
             num_columns, num_rows = 0, int(row_colors.max()) + 1 if m else 0
             source = reverse_source(pattern, row_colors)
+            self.lower_bound = column_lower_bound(sp.csr_array(pattern.T))
         if pattern.nnz == 0:
             num_columns = num_rows = 0
         self.num_colors = num_columns + num_rows
@@ -173,10 +175,10 @@ class PreparedJacobian(_Prepared):
         by_rows = column_lower_bound(transposed)  # most nonzeros in a column
         by_columns = column_lower_bound(pattern)  # most nonzeros in a row
         dense_passes = min(m, n) if mode == "auto" else (n if mode == "fwd" else m)
-        if dense_fallback and min(by_columns if mode != "rev" else m,
-                                  by_rows if mode != "fwd" else n) > DENSE_FRACTION * dense_passes:
+        one_sided_bound = by_columns if mode == "fwd" else by_rows
+        if dense_fallback and mode != "auto" and one_sided_bound > DENSE_FRACTION * dense_passes:
             # colouring cannot pay: plain dense passes, read into the pattern
-            if mode == "fwd" or (mode == "auto" and n <= m):
+            if mode == "fwd":
                 return np.arange(n, dtype=np.int64), None, None
             return None, np.arange(m, dtype=np.int64), None
         options = []
@@ -208,7 +210,7 @@ class PreparedJacobian(_Prepared):
 def _jacobian_evaluator(f, unravel, shape, pattern, source, column_colors, row_colors,
                         num_columns, num_rows, chunk_size):
     m, n = shape
-    indices = jnp.asarray(coordinates(pattern), dtype=_index_dtype(max(m, n)))
+    indices = jax.device_put(coordinates(pattern).astype(_index_dtype(max(m, n))))
     # seeds and gather indices are compile-time constants: XLA fuses the gather
     source = np.asarray(source, dtype=_index_dtype(max(len(source), m * n)))
     column_seeds = _seeds(column_colors, num_columns)
@@ -256,20 +258,13 @@ def _seeds(colors, count):
 def _as_bcoo(data_of: Callable, indices: jax.Array, shape: tuple[int, int]) -> Callable:
     """Wrap a jitted x -> data into x -> BCOO with the fixed (device-resident) indices.
 
-    The BCOO is rebuilt from its pytree structure, which skips the Python-side validation
-    of the constructor (the indices were checked once, here).
+    The BCOO is assembled from its pytree parts, skipping the constructor's Python-side
+    validation on every call (the indices are sorted and unique by construction).
     """
-    template = jsparse.BCOO(
-        (jnp.zeros(indices.shape[0]), indices), shape=shape, indices_sorted=True,
-        unique_indices=True,
-    )
-    leaves, treedef = jax.tree_util.tree_flatten(template)
-    data_position = next(k for k, leaf in enumerate(leaves) if leaf is template.data)
+    aux = {"shape": tuple(shape), "indices_sorted": True, "unique_indices": True}
 
     def evaluate(x):
-        parts = list(leaves)
-        parts[data_position] = data_of(x)
-        return jax.tree_util.tree_unflatten(treedef, parts)
+        return jsparse.BCOO.tree_unflatten(aux, (data_of(x), indices))
 
     evaluate.data = data_of
     return evaluate
@@ -325,7 +320,7 @@ class PreparedHessian(_Prepared):
 
 
 def _hessian_evaluator(f, unravel, n, pattern, source, colors, num_colors, chunk_size):
-    indices = jnp.asarray(coordinates(pattern), dtype=_index_dtype(n))
+    indices = jax.device_put(coordinates(pattern).astype(_index_dtype(n)))
     source = np.asarray(source, dtype=_index_dtype(max(len(source), n * max(num_colors, 1))))
     seeds = _seeds(colors, num_colors)
 

@@ -429,7 +429,7 @@ def _point_gather(eqn, operand: Node, indices: np.ndarray):
             or sorted(dnums.collapsed_slice_dims) != list(range(len(operand.shape)))):
         return None
     indices = np.asarray(indices, dtype=np.int64)
-    full = np.zeros(indices.shape[:-1] + (len(operand.shape),), np.int64)
+    full = np.zeros((*indices.shape[:-1], len(operand.shape)), np.int64)
     full[..., list(dnums.start_index_map)] = indices
     dims = np.asarray(operand.shape, dtype=np.int64)
     mode = eqn.params["mode"]
