@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from jachess._errors import NotScalarError, ShapeError
+from jachess._errors import NotScalarError, OptionError, ShapeError
 from jachess._options import check_positive_int
 from jachess.sensitivity._names import check_names, format_number, format_table
 
@@ -113,7 +113,7 @@ def dgsm(
     check_positive_int("num_samples", num_samples)
     check_positive_int("chunk_size", chunk_size, allow_none=True)
     if num_samples < 2:
-        raise ShapeError(
+        raise OptionError(
             f"num_samples must be at least 2 to give a standard error, but got {num_samples}."
         )
     xs = jnp.asarray(sampler(key, num_samples))
