@@ -9,5 +9,6 @@ from jachess.plot._path import path as path
 from jachess.plot._spectrum import eigenvalue_convergence as eigenvalue_convergence
 from jachess.plot._spectrum import spectrum as spectrum
 from jachess.plot._spy import spy as spy
+from jachess.plot._tornado import tornado as tornado
 
-__all__ = ["eigenvalue_convergence", "landscape", "path", "spectrum", "spy"]
+__all__ = ["eigenvalue_convergence", "landscape", "path", "spectrum", "spy", "tornado"]
