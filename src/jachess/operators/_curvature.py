@@ -200,11 +200,14 @@ class CurvatureOperator(AbstractOperator):
 
         def host(children_values, V):
             op = jax.tree_util.tree_unflatten(treedef, list(children_values))
-            devices = op.stream.value.devices
-            op, V = replicate((op, V), devices)
+            stream = op.stream.value
+            # The per-batch program does not depend on the data source: drop it from the
+            # static part, so a new operator over new data reuses the compiled program.
+            object.__setattr__(op, "stream", None)
+            op, V = replicate((op, V), stream.devices)
             acc, count = None, 0
             with precision_context(op.precision):
-                for index, batch, size in op.stream.value.passes():
+                for index, batch, size in stream.passes():
                     out = _batch_matmat_jit(op, batch, np.int32(index), V)
                     acc = out * size if acc is None else acc + out * size
                     count += size
