@@ -28,46 +28,37 @@ def _heading(number_: int, title: str) -> str:
     return f"\n{text}\n{'=' * len(text)}"
 
 
-def step_minimum() -> tuple[str, dict]:
-    result = analyze("(1-x)**2 + 100*(y-x**2)**2", ["x=1,y=1"])
-    text = (
-        "Rosenbrock's banana valley f = (1-x)² + 100(y-x²)² has its minimum at (1, 1).\n"
-        "The gradient vanishes there and every Hessian eigenvalue is positive; the large\n"
-        "condition number is why plain gradient descent crawls along the valley.\n\n"
-        + render(result)
-    )
-    return text, result
+def _analysis_step(source: str, at: str, intro: str, full: bool = True):
+    """A step that explains, then shows `jachess analyze SOURCE --at AT`."""
+
+    def step() -> tuple[str, dict]:
+        result = analyze(source, [at])
+        shown = render(result) if full else describe_classification(
+            result["classification"], result["variables"])
+        return intro + "\n\n" + shown, result
+
+    return step
 
 
-def step_saddle() -> tuple[str, dict]:
-    result = analyze("x**2 - y**2", ["x=0,y=0"])
-    text = (
-        "f = x² - y² curves up along x and down along y: a saddle. The escape direction\n"
-        "is the eigenvector of the most negative eigenvalue, the way downhill.\n\n"
-        + render(result)
-    )
-    return text, result
-
-
-def step_degenerate() -> tuple[str, dict]:
-    result = analyze("x**3 - 3*x*y**2", ["x=0,y=0"])
-    text = (
-        "The monkey saddle f = x³ - 3xy² has a zero Hessian at the origin: the second-order\n"
-        "test cannot decide, so the point is reported as degenerate (third-order terms\n"
-        "make it a saddle with three valleys).\n\n"
-        + describe_classification(result["classification"], result["variables"])
-    )
-    return text, result
-
-
-def step_jacobian() -> tuple[str, dict]:
-    result = analyze("r*cos(t), r*sin(t)", ["r=2,t=pi/4"])
-    text = (
-        "Polar coordinates (r, t) -> (r cos t, r sin t). The Jacobian is the best linear\n"
-        "map near the point, and det J = r is how much it stretches area: the r in\n"
-        "∫∫ f r dr dt.\n\n" + render(result)
-    )
-    return text, result
+step_minimum = _analysis_step(
+    "(1-x)**2 + 100*(y-x**2)**2", "x=1,y=1",
+    "Rosenbrock's banana valley f = (1-x)² + 100(y-x²)² has its minimum at (1, 1).\n"
+    "The gradient vanishes there and every Hessian eigenvalue is positive; the large\n"
+    "condition number is why plain gradient descent crawls along the valley.")
+step_saddle = _analysis_step(
+    "x**2 - y**2", "x=0,y=0",
+    "f = x² - y² curves up along x and down along y: a saddle. The escape direction\n"
+    "is the eigenvector of the most negative eigenvalue, the way downhill.")
+step_degenerate = _analysis_step(
+    "x**3 - 3*x*y**2", "x=0,y=0",
+    "The monkey saddle f = x³ - 3xy² has a zero Hessian at the origin: the second-order\n"
+    "test cannot decide, so the point is reported as degenerate (third-order terms\n"
+    "make it a saddle with three valleys).", full=False)
+step_jacobian = _analysis_step(
+    "r*cos(t), r*sin(t)", "r=2,t=pi/4",
+    "Polar coordinates (r, t) -> (r cos t, r sin t). The Jacobian is the best linear\n"
+    "map near the point, and det J = r is how much it stretches area: the r in\n"
+    "∫∫ f r dr dt.")
 
 
 def step_chain_rule() -> tuple[str, dict]:
