@@ -98,7 +98,9 @@ def _unit_sign(vector: np.ndarray) -> np.ndarray:
 def classify(f: Callable, x: Any, *, tol: float | None = None) -> Classification:
     """Classify x as a minimum, maximum, saddle, degenerate or non-critical point of f.
 
-    Cost: one gradient and a dense Hessian (n HVPs) with an O(n³) eigendecomposition.
+    Cost: one gradient and a dense Hessian (n HVPs) with an O(n³) eigendecomposition;
+    for n > 2000, Lanczos on the Hessian operator instead (HVPs only, O(n) memory), which
+    returns the smallest and the largest eigenvalue.
 
     Args:
         f: scalar function.
@@ -119,6 +121,8 @@ def classify(f: Callable, x: Any, *, tol: float | None = None) -> Classification
     value, grad = value_and_gradient(f, x)
     x_flat = ravel_pytree(x)[0]
     n = x_flat.shape[0]
+    if n > DENSE_LIMIT:
+        return _classify_large(f, x, value, grad, tol)
     matrix = np.asarray(_hessian_matrix(f, x))
     matrix = 0.5 * (matrix + matrix.T)
     eigenvalues, eigenvectors = np.linalg.eigh(matrix)
@@ -151,6 +155,56 @@ def classify(f: Callable, x: Any, *, tol: float | None = None) -> Classification
         escape_direction=escape,
         tolerance=float(tol),
         gradient_tolerance=float(gradient_tolerance),
+        signature_kind=signature_kind,
+    )
+
+
+DENSE_LIMIT = 2000
+LANCZOS_PAIRS = 2
+
+
+def _classify_large(f, x, value, grad, tol) -> Classification:
+    """n > DENSE_LIMIT: the extreme eigenvalues by Lanczos on the Hessian operator.
+
+    The smallest and the largest eigenpair (jachess.spectral.eigsh, which="both", HVPs
+    only, relative residual 1e-6, at most 2000 HVPs; unconverged values warn). The signature is decided by λ_min and λ_max; inertia is exact
+    for a definite Hessian ((n, 0, 0) or (0, n, 0)) and otherwise counts only the
+    computed eigenvalues; the condition number is exact for a definite Hessian and NaN
+    otherwise. ‖H‖₂ in the tolerances is max(|λ_min|, |λ_max|).
+    """
+    from jachess.operators import Hessian
+    from jachess.spectral import eigsh
+
+    x_flat = np.asarray(ravel_pytree(x)[0])
+    n = x_flat.shape[0]
+    result = eigsh(Hessian(f, x), LANCZOS_PAIRS, which="both", tol=1e-6, max_matvecs=2000)
+    eigenvalues = np.asarray(result.eigenvalues)
+    vectors = np.asarray(result.eigenvectors)
+    grad_norm = float(np.linalg.norm(np.asarray(ravel_pytree(grad)[0])))
+    eps = float(jnp.finfo(x_flat.dtype).eps)
+    h_norm = float(np.max(np.abs(eigenvalues)))
+    value = float(value)
+    gradient_tolerance = np.sqrt(eps) * max(
+        1.0, abs(value), h_norm * max(1.0, float(np.linalg.norm(x_flat)))
+    )
+    if tol is None:
+        tol = float(10 * n * eps * h_norm + np.sqrt(grad_norm))
+    signature_kind, inertia = kind_from_eigenvalues(eigenvalues, tol)
+    lowest, highest = eigenvalues[0], eigenvalues[-1]
+    if lowest > tol:
+        inertia = (n, 0, 0)
+        condition = float(highest / lowest)
+    elif highest < -tol:
+        inertia = (0, n, 0)
+        condition = float(lowest / highest)
+    else:
+        condition = float("nan")
+    kind: Kind = signature_kind if grad_norm <= gradient_tolerance else "not critical"
+    escape = _unit_sign(vectors[:, 0]) if kind == "saddle" else None
+    return Classification(
+        kind=kind, x=x, value=value, gradient_norm=grad_norm, eigenvalues=eigenvalues,
+        inertia=inertia, condition_number=condition, escape_direction=escape,
+        tolerance=float(tol), gradient_tolerance=float(gradient_tolerance),
         signature_kind=signature_kind,
     )
 

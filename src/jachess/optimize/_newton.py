@@ -1,7 +1,7 @@
 """Newton's method with an exact Hessian, eigenvalue modification and a strong-Wolfe search.
 
 Step: H = Q diag(λ) Qᵀ (dense, n HVPs + O(n³) eigh), p = -Q diag(1/λ̃) Qᵀ ∇f with
-λ̃ = max(|λ|, δ), δ = 1e-12·max(1, max|λ|). Flipping negative eigenvalues turns a
+λ̃ = max(|λ|, δ), δ = 10·n·eps·max(1, max|λ|). Flipping negative eigenvalues turns a
 saddle's ascent directions into descent ones (so the method escapes saddles) and keeps
 the step a descent direction; near a nondegenerate minimum λ̃ = λ and convergence is
 quadratic with the unit step accepted.
@@ -24,7 +24,7 @@ def newton_solve(fun, x0, tol, max_iterations):
         lam, q = jnp.linalg.eigh(0.5 * (h + h.T))
         scale = jnp.maximum(1.0, jnp.max(jnp.abs(lam), initial=0.0))
         delta = 10 * x.shape[0] * jnp.finfo(x.dtype).eps * scale
-        lam = jnp.where(lam[0] >= delta, lam, lam + (delta - lam[0]) + 1e-3 * jnp.abs(lam[0]))
+        lam = jnp.maximum(jnp.abs(lam), delta)
         p = -q @ ((q.T @ g) / lam)
         p = jnp.where(reset, -g, p)
         return p, jnp.asarray(1.0, x.dtype), memory, {"hess": 1}

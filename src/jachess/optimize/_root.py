@@ -32,7 +32,7 @@ from jachess._errors import NotSquareError
 from jachess._options import check_choice
 from jachess._trees import as_float_tree
 from jachess.optimize._descent import RUNNING, add_counts
-from jachess.optimize._least_squares import check_sparsity, flat_residual
+from jachess.optimize._least_squares import flat_residual
 from jachess.optimize._result import OptimizeResult, Status, counts, finish
 
 RootMethod = Literal["newton", "newton-krylov"]
@@ -201,7 +201,11 @@ def root(
         F: function of x (array or pytree) returning as many residuals as x has entries.
         x0: starting point; .x has its structure.
         method: "newton" | "newton-krylov".
-        sparsity: None (dense). Other values raise OptionError in this version.
+        sparsity: None (dense Jacobian, one jitted while_loop), "auto" (detect the
+            Jacobian's pattern) or a boolean (n, n) pattern (dense or scipy.sparse): a
+            sparse Jacobian and a sparse solve (AMG-preconditioned GMRES with pyamg,
+            else SuperLU) in a host loop; for large sparse systems (PDEs). Only with
+            method="newton".
         tol: stop when ‖F(x)‖∞ <= tol.
         max_iterations: iteration limit (None: 200).
         throw: raise ConvergenceError instead of returning an unsuccessful result.
@@ -217,9 +221,40 @@ def root(
     from jachess.optimize._minimize import check_iterations, check_tolerance
 
     check_choice("method", method, RootMethod)
-    check_sparsity(sparsity)
     tol = check_tolerance(tol)
     max_iterations = check_iterations(max_iterations, 200)
     x0 = as_float_tree(x0, "x0")
+    if sparsity is not None:
+        return _sparse_root(F, x0, method, sparsity, tol, max_iterations, throw)
     raw = _root_jit(F, x0, tol, max_iterations, method=method)
     return finish(raw, method, throw)
+
+
+def _sparse_root(F, x0, method, sparsity, tol, max_iterations, throw):
+    from jachess._errors import OptionError
+    from jachess.optimize._root_sparse import sparse_newton
+
+    if method != "newton":
+        raise OptionError(
+            f"sparsity={sparsity!r} needs method='newton' (a sparse Jacobian and a sparse "
+            f"solve), but got method={method!r}; newton-krylov is matrix-free already."
+        )
+    x_flat, unravel = ravel_pytree(x0)
+    fun = flat_residual(F, unravel, "jachess.optimize.root")
+    m = jax.eval_shape(fun, x_flat).shape[0]
+    if m != x_flat.shape[0]:
+        raise NotSquareError(
+            f"root requires as many equations as unknowns, but F(x) has {m} entries and x "
+            f"has {x_flat.shape[0]}. For over- or under-determined systems use "
+            "jachess.optimize.least_squares."
+        )
+    pattern = None if isinstance(sparsity, str) and sparsity == "auto" else sparsity
+    signature = (jax.tree_util.tree_structure(x0), x_flat.shape, str(x_flat.dtype))
+    try:
+        key = (F, signature, "auto" if pattern is None else id(pattern))
+        hash(key)
+    except TypeError:
+        key = (object(), signature)
+    raw = sparse_newton(fun, x_flat, tol, max_iterations, pattern, key)
+    raw.pop("linear_solver")
+    return finish({**raw, "x": unravel(raw["x"])}, method, throw)

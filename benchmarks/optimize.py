@@ -1,0 +1,369 @@
+"""Benchmark jachess.optimize against scipy.optimize, optimistix and jaxopt (one process).
+
+Sections (``--section``):
+  mgh    the 35 Moré-Garbow-Hillstrom problems (tests/problems/mgh.py): success count
+         (the issue's test), iterations, function evaluations, median wall time per solve
+         after compile (block_until_ready), for every solver of the families chosen
+         (``--family``: ours, scipy, optimistix, jaxopt; all by default).
+  rosen  extended Rosenbrock n in {1e3, 1e4, 1e5}: trust-ncg and lbfgs (ours, scipy
+         trust-ncg / L-BFGS-B with exact JAX derivatives).
+  bratu  2D Bratu -Δu = λeᵘ (λ = 6) on N x N grids: root with a sparse Jacobian against
+         scipy.optimize.root(method="krylov") and scipy Newton + SuperLU with an
+         explicit sparse Jacobian.
+
+Each run appends JSON lines to benchmarks/results/optimize.jsonl; ``--report`` turns
+them into the markdown tables of benchmarks/results/optimize.md.
+
+    python benchmarks/optimize.py --section mgh --repeats 5
+    python benchmarks/optimize.py --report
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+RESULTS = ROOT / "benchmarks" / "results" / "optimize.jsonl"
+
+from problems.mgh import PROBLEMS, solved  # noqa: E402
+
+
+def _median_time(run, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        out = run()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times)), out
+
+
+def _record(**row):
+    with RESULTS.open("a") as handle:
+        handle.write(json.dumps(row) + "\n")
+    print(json.dumps(row), flush=True)
+
+
+# ----------------------------------------------------------------------------------- MGH
+
+
+def _ours(method):
+    from jachess.optimize import least_squares, minimize
+
+    def solve(problem):
+        if method in ("lm", "gauss-newton"):
+            r = least_squares(problem.residual, problem.x0, method=method)
+        else:
+            r = minimize(problem.objective, problem.x0, method=method)
+        jax.block_until_ready(r.x)
+        return np.asarray(r.x), int(r.num_iterations), int(r.num_fun), int(r.num_grad + r.num_jac)
+
+    return solve
+
+
+def _scipy(method):
+    import scipy.optimize as so
+
+    def solve_factory(problem):
+        f = jax.jit(problem.objective)
+        vg = jax.jit(jax.value_and_grad(problem.objective))
+        hess = jax.jit(jax.hessian(problem.objective))
+        hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(problem.objective), (x,), (v,))[1])
+        res = jax.jit(problem.residual)
+        jac = jax.jit(jax.jacfwd(problem.residual))
+
+        def fun_and_grad(x):
+            v, g = vg(x)
+            return float(v), np.asarray(g)
+
+        def run():
+            x0 = np.asarray(problem.x0, float)
+            if method in ("lm", "trf"):
+                r = so.least_squares(lambda x: np.asarray(res(x)), x0, jac=lambda x: np.asarray(jac(x)),
+                                     method=method, xtol=1e-15, ftol=1e-15, gtol=1e-15, max_nfev=20000)
+                return r.x, int(r.nfev), int(r.nfev), int(r.njev or 0)
+            kw = {}
+            if method in ("Newton-CG", "trust-ncg", "trust-krylov"):
+                kw["hessp"] = lambda x, v: np.asarray(hvp(x, v))
+            if method == "trust-exact":
+                kw["hess"] = lambda x: np.asarray(hess(x))
+            options = {"maxiter": 5000}
+            if method in ("BFGS", "trust-ncg", "trust-krylov", "trust-exact"):
+                options["gtol"] = 1e-9
+            if method == "L-BFGS-B":
+                options.update(gtol=1e-12, ftol=1e-15, maxfun=20000)
+            if method == "Newton-CG":
+                options["xtol"] = 1e-12
+            r = so.minimize(fun_and_grad, x0, jac=True, method=method, options=options, **kw)
+            return r.x, int(r.get("nit", 0)), int(r.nfev), int(r.get("njev", 0))
+
+        return run
+
+    cache = {}
+
+    def solve(problem):
+        if problem.number not in cache:
+            cache[problem.number] = solve_factory(problem)
+        return cache[problem.number]()
+
+    return solve
+
+
+def _optimistix(name):
+    import optimistix as optx
+
+    solvers = {
+        "BFGS": lambda: optx.BFGS(rtol=1e-10, atol=1e-10),
+        "LBFGS": lambda: optx.LBFGS(rtol=1e-10, atol=1e-10),
+        "LevenbergMarquardt": lambda: optx.LevenbergMarquardt(rtol=1e-10, atol=1e-10),
+        "GaussNewton": lambda: optx.GaussNewton(rtol=1e-10, atol=1e-10),
+    }
+    cache = {}
+
+    def solve(problem):
+        if problem.number not in cache:
+            solver = solvers[name]()
+            if name in ("LevenbergMarquardt", "GaussNewton"):
+                fn = jax.jit(lambda y0: optx.least_squares(
+                    lambda y, _: problem.residual(y), solver, y0, throw=False, max_steps=10000))
+            else:
+                fn = jax.jit(lambda y0: optx.minimise(
+                    lambda y, _: problem.objective(y), solver, y0, throw=False, max_steps=10000))
+            cache[problem.number] = fn
+        sol = cache[problem.number](jnp.asarray(problem.x0))
+        jax.block_until_ready(sol.value)
+        steps = int(sol.stats["num_steps"])
+        return np.asarray(sol.value), steps, steps, steps
+
+    return solve
+
+
+def _jaxopt(name):
+    import jaxopt
+
+    cache = {}
+
+    def solve(problem):
+        if problem.number not in cache:
+            if name == "LBFGS":
+                solver = jaxopt.LBFGS(fun=problem.objective, maxiter=10000, tol=1e-9)
+            else:
+                solver = jaxopt.LevenbergMarquardt(residual_fun=problem.residual, maxiter=10000,
+                                                   tol=1e-10)
+            cache[problem.number] = jax.jit(solver.run)
+        params, state = cache[problem.number](jnp.asarray(problem.x0))
+        jax.block_until_ready(params)
+        steps = int(state.iter_num)
+        return np.asarray(params), steps, steps, steps
+
+    return solve
+
+
+FAMILIES = {
+    "ours": [("jachess", m, _ours) for m in
+             ["newton", "trust-ncg", "trust-exact", "bfgs", "lbfgs", "lm", "gauss-newton"]],
+    "scipy": [("scipy", m, _scipy) for m in
+              ["Newton-CG", "trust-ncg", "trust-krylov", "trust-exact", "BFGS", "L-BFGS-B",
+               "lm", "trf"]],
+    "optimistix": [("optimistix", m, _optimistix) for m in
+                   ["BFGS", "LBFGS", "LevenbergMarquardt", "GaussNewton"]],
+    "jaxopt": [("jaxopt", m, _jaxopt) for m in ["LBFGS", "LevenbergMarquardt"]],
+}
+
+
+def bench_mgh(families, repeats, problems):
+    """Problems outer, solvers inner, so load drifts hit every library alike."""
+    solvers = [(lib, m, make(m)) for fam in families for lib, m, make in FAMILIES[fam]]
+    for problem in problems:
+        for library, method, solve in solvers:
+            try:
+                solve(problem)  # compile and warm up
+                seconds, (x, iterations, nfev, ngev) = _median_time(lambda: solve(problem), repeats)
+                ok = solved(problem, x)
+            except Exception as error:  # a library crashing on a problem counts as a failure
+                seconds, iterations, nfev, ngev, ok = float("nan"), -1, -1, -1, False
+                print(f"{library} {method} {problem.number}: {type(error).__name__}: {error}")
+            _record(section="mgh", library=library, method=method, problem=problem.number,
+                    success=bool(ok), iterations=iterations, nfev=nfev, ngev=ngev,
+                    seconds=seconds)
+
+
+# ------------------------------------------------------------------------------ Rosenbrock
+
+
+def _ext_rosen(x):
+    return jnp.sum(100.0 * (x[1::2] - x[0::2] ** 2) ** 2 + (1 - x[0::2]) ** 2)
+
+
+def bench_rosen(sizes, repeats):
+    import scipy.optimize as so
+
+    from jachess.optimize import minimize
+
+    for n in sizes:
+        x0 = jnp.tile(jnp.array([-1.2, 1.0]), n // 2)
+        for method in ("trust-ncg", "lbfgs"):
+            run = lambda: minimize(_ext_rosen, x0, method=method)  # noqa: E731
+            jax.block_until_ready(run().x)
+            seconds, r = _median_time(lambda: jax.block_until_ready(run()), repeats)
+            err = float(jnp.max(jnp.abs(r.x - 1)))
+            _record(section="rosen", library="jachess", method=method, n=n, success=r.success,
+                    iterations=int(r.num_iterations), seconds=seconds, max_error=err)
+        vg = jax.jit(jax.value_and_grad(_ext_rosen))
+        hvp = jax.jit(lambda x, v: jax.jvp(jax.grad(_ext_rosen), (x,), (v,))[1])
+        vg(x0)
+        hvp(x0, x0)
+        x0n = np.asarray(x0)
+
+        def fg(x):
+            v, g = vg(x)
+            return float(v), np.asarray(g)
+
+        for method in ("trust-ncg", "L-BFGS-B"):
+            kw = {"hessp": lambda x, v: np.asarray(hvp(x, v))} if method == "trust-ncg" else {}
+            options = {"gtol": 1e-9, "maxiter": 20000}
+            if method == "L-BFGS-B":
+                options.update(ftol=1e-15, maxfun=40000)
+            seconds, r = _median_time(
+                lambda: so.minimize(fg, x0n, jac=True, method=method, options=options, **kw),
+                max(1, repeats // 2),
+            )
+            _record(section="rosen", library="scipy", method=method, n=n, success=bool(r.success),
+                    iterations=int(r.nit), seconds=seconds,
+                    max_error=float(np.max(np.abs(r.x - 1))))
+
+
+# ----------------------------------------------------------------------------------- Bratu
+
+
+def bench_bratu(sizes, repeats, lam=6.0):
+    import scipy.optimize as so
+    import scipy.sparse as sp
+    import scipy.sparse.linalg as spla
+
+    from jachess.optimize import root
+    from jachess.optimize._root_sparse import _pyamg
+
+    for N in sizes:
+        h = 1.0 / (N + 1)
+
+        def bratu(u, N=N, h=h):
+            U = u.reshape(N, N)
+            P = jnp.pad(U, 1)
+            lap = 4 * U - P[:-2, 1:-1] - P[2:, 1:-1] - P[1:-1, :-2] - P[1:-1, 2:]
+            return (lap - h * h * lam * jnp.exp(U)).reshape(-1)
+
+        x0 = jnp.zeros(N * N)
+        run = lambda: root(bratu, x0, sparsity="auto")  # noqa: E731
+        jax.block_until_ready(run().x)
+        seconds, r = _median_time(lambda: jax.block_until_ready(run()), repeats)
+        _record(section="bratu", library="jachess", method="newton sparse (" +
+                ("pyamg" if _pyamg() else "superlu") + ")", N=N, success=r.success,
+                iterations=int(r.num_iterations), seconds=seconds,
+                residual=float(jnp.max(jnp.abs(r.fun))))
+
+        F_jit = jax.jit(bratu)
+        F_jit(x0)
+
+        def F_np(u):
+            return np.asarray(F_jit(u))
+
+        seconds, r = _median_time(
+            lambda: so.root(F_np, np.zeros(N * N), method="krylov", options={"fatol": 1e-10}),
+            repeats,
+        )
+        _record(section="bratu", library="scipy", method="root krylov", N=N,
+                success=bool(r.success), iterations=int(r.nit), seconds=seconds,
+                residual=float(np.max(np.abs(F_np(r.x)))))
+
+        T = sp.diags([-np.ones(N - 1), 2 * np.ones(N), -np.ones(N - 1)], [-1, 0, 1])
+        L = (sp.kron(sp.eye(N), T) + sp.kron(T, sp.eye(N))).tocsc()
+
+        def scipy_newton():
+            u = np.zeros(N * N)
+            F = F_np(u)
+            k = 0
+            while np.max(np.abs(F)) > 1e-10 and k < 50:
+                J = L - sp.diags(h * h * lam * np.exp(u))
+                u = u + spla.spsolve(J.tocsc(), -F)
+                F = F_np(u)
+                k += 1
+            return u, k, F
+
+        seconds, (u, k, F) = _median_time(scipy_newton, repeats)
+        _record(section="bratu", library="scipy", method="Newton + spsolve (explicit sparse J)",
+                N=N, success=bool(np.max(np.abs(F)) <= 1e-10), iterations=k, seconds=seconds,
+                residual=float(np.max(np.abs(F))))
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def report():
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    out = ["# jachess.optimize benchmarks", ""]
+    mgh = [r for r in rows if r["section"] == "mgh"]
+    if mgh:
+        latest = {}
+        for r in mgh:
+            latest[(r["library"], r["method"], r["problem"])] = r
+        keys = sorted({(lib, m) for lib, m, _ in latest})
+        out += ["## MGH (35 problems)", "",
+                "| library | method | success / 35 | median time per solve (ms) | "
+                "median iterations | problems run |", "|---|---|---|---|---|---|"]
+        for lib, m in keys:
+            rs = [r for (a, b, _), r in latest.items() if (a, b) == (lib, m)]
+            t = np.nanmedian([r["seconds"] for r in rs]) * 1e3
+            out.append(f"| {lib} | {m} | {sum(r['success'] for r in rs)} | {t:.3f} | "
+                       f"{int(np.median([r['iterations'] for r in rs]))} | {len(rs)} |")
+        out.append("")
+    for section, key in (("rosen", "n"), ("bratu", "N")):
+        rs = [r for r in rows if r["section"] == section]
+        if not rs:
+            continue
+        out += [f"## {section}", "", f"| library | method | {key} | success | iterations | "
+                "seconds |", "|---|---|---|---|---|---|"]
+        for r in rs:
+            out.append(f"| {r['library']} | {r['method']} | {r[key]} | {r['success']} | "
+                       f"{r['iterations']} | {r['seconds']:.4f} |")
+        out.append("")
+    print("\n".join(out))
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--section", choices=["mgh", "rosen", "bratu"])
+    parser.add_argument("--family", default="ours,scipy,optimistix,jaxopt",
+                        help="comma-separated: " + ", ".join(FAMILIES))
+    parser.add_argument("--problems", default="", help="comma-separated MGH numbers")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--sizes", default="")
+    parser.add_argument("--report", action="store_true")
+    args = parser.parse_args()
+    if args.report:
+        report()
+        return
+    if args.section == "mgh":
+        chosen = {int(v) for v in args.problems.split(",") if v}
+        problems = [p for p in PROBLEMS if not chosen or p.number in chosen]
+        bench_mgh(args.family.split(","), args.repeats, problems)
+    elif args.section == "rosen":
+        bench_rosen([int(float(s)) for s in (args.sizes or "1e3,1e4,1e5").split(",")],
+                    args.repeats)
+    elif args.section == "bratu":
+        bench_bratu([int(s) for s in (args.sizes or "100,300").split(",")], args.repeats)
+
+
+if __name__ == "__main__":
+    main()
