@@ -134,26 +134,40 @@ class TestAnalyze:
         assert "Traceback" not in err and err.count("\n") == 1
 
 
-def test_demo_runs(capsys):
-    status, out, _ = run_cli(capsys, "demo")
-    assert status == 0
+def test_demo_steps_text_and_numbers():
+    """Each step once: its prose, and numbers that agree with independent references."""
+    from jachess.cli._demo import STEPS
+
+    texts, data = [], {}
+    for title, step in STEPS:
+        text, numbers = step()
+        texts.append(text)
+        data[title] = numbers
+    out = "\n".join(texts)
     for word in ("MINIMUM", "SADDLE", "DEGENERATE", "det J", "Chain rule", "passes instead of",
                  "HVPs", "lbfgs", "log-normal formula", "elasticity"):
         assert word in out
-
-
-def test_demo_json_numbers_agree_with_references(capsys):
-    status, out, _ = run_cli(capsys, "demo", "--json")
-    assert status == 0
-    data = json.loads(out)
     sparse = data["A sparse Jacobian in a handful of passes"]
     assert sparse["passes"] == 5 and sparse["max_difference"] < 1e-9
     curvature = data["The curvature of a network's loss, matrix-free"]
-    np.testing.assert_allclose(sorted(curvature["eigenvalues"])[::len(curvature["eigenvalues"]) - 1],
-                               curvature["dense_extremes"], rtol=1e-7)
+    values = sorted(curvature["eigenvalues"])
+    np.testing.assert_allclose([values[0], values[-1]], curvature["dense_extremes"], rtol=1e-7)
     flow = data["A log-density under a change of variables"]
     np.testing.assert_allclose(flow["log_prob"], flow["lognormal"], rtol=1e-12)
     assert all(run["success"] for run in data["Newton against quasi-Newton"].values())
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_demo_command(capsys, monkeypatch, as_json):
+    from jachess.cli import _demo
+
+    monkeypatch.setattr(_demo, "STEPS", _demo.STEPS[:2])  # the wiring, not every step again
+    status, out, _ = run_cli(capsys, "demo", *(["--json"] if as_json else []))
+    assert status == 0
+    if as_json:
+        assert list(json.loads(out)) == [title for title, _ in _demo.STEPS[:2]]
+    else:
+        assert "1. A minimum" in out and "Try it yourself" in out
 
 
 def test_every_subcommand_has_help():
