@@ -62,8 +62,11 @@ def rectangular(x):
     return jnp.concatenate([x[1:] * x[:-1], jnp.sin(x[::3]), jnp.sum(x)[None] * 0.5])
 
 
-@pytest.mark.parametrize("f", [bratu, broyden, arrowhead, rectangular])
-@pytest.mark.parametrize("mode", ["auto", "fwd", "rev"])
+@pytest.mark.parametrize(
+    ("f", "mode"),
+    [(bratu, "auto"), (broyden, "fwd"), (broyden, "rev"), (arrowhead, "auto"),
+     (arrowhead, "fwd"), (arrowhead, "rev"), (rectangular, "auto"), (rectangular, "rev")],
+)
 def test_prepared_jacobian_equals_dense(f, mode, key):
     x = jax.random.uniform(key, (40,), minval=0.5, maxval=1.5)
     prepared = prepare_jacobian(f, x, mode=mode)
@@ -83,6 +86,17 @@ def test_mode_auto_picks_few_passes(key):
     assert close(arrow(x), jax.jacfwd(arrowhead)(x))
     wide = prepare_jacobian(lambda z: jnp.stack([jnp.sum(z), jnp.sum(z ** 2)]), x)
     assert wide.mode == "rev" and wide.num_colors == 2
+
+
+def test_public_route_uses_bicoloring_on_the_arrowhead(key):
+    from jachess.sparsity._api import _cache
+
+    clear_cache()
+    x = jax.random.uniform(key, (300,), minval=0.5, maxval=1.5)
+    result = jachess.jacobian(arrowhead, x, sparsity="auto")
+    (prepared,) = _cache.values()
+    assert prepared.mode == "bidirectional" and prepared.num_colors == 3
+    assert close(result, jax.jacfwd(arrowhead)(x))
 
 
 def arrow_energy(x):

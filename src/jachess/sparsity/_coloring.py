@@ -216,6 +216,8 @@ def color_columns(pattern: sp.csr_array, *, seed: int = 0, passes: int = 12) -> 
     if n == 0:
         return np.zeros(0, np.int64)
     bound = column_lower_bound(pattern)
+    if bound >= 0.9 * n:  # a (nearly) dense row: one colour per column is (nearly) optimal
+        return np.arange(n, dtype=np.int64)
     best = None
     for candidate in _lattice_candidates(pattern, bound):
         if is_valid_column_coloring(pattern, candidate):

@@ -78,10 +78,15 @@ class _Prepared:
     lower_bound: int
 
     def __call__(self, x: Any) -> jsparse.BCOO:
-        if not (isinstance(x, jax.Array) and self._signature[1] == ((x.shape, x.dtype),)
-                and self._signature[0] == _LEAF):
+        if not (isinstance(x, jax.Array) and (x.shape, x.dtype) == self._single_leaf):
             x = _check_point(x, self._signature)
         return self._evaluate(x)
+
+    @property
+    def _single_leaf(self):
+        """(shape, dtype) when the point is one array (the fast path of __call__)."""
+        treedef, leaves = self._signature
+        return leaves[0] if treedef == _LEAF else None
 
     def to_scipy(self, x: Any) -> sp.csr_array:
         """The derivative at x as a scipy.sparse.csr_array."""
