@@ -9,7 +9,7 @@ bijectors are pytrees, so optax trains them directly.
 Run:
     python examples/flow_two_moons.py                 # 1500 steps, writes flow_two_moons.png
     python examples/flow_two_moons.py --steps 20      # quick check
-    JACHESS_EXAMPLE_QUICK=1 python examples/flow_two_moons.py   # as the test suite does
+    JACHESS_EXAMPLE_QUICK=1 python examples/flow_two_moons.py   # 20 steps, 2 layers
 """
 
 from __future__ import annotations
@@ -74,11 +74,11 @@ def negative_log_likelihood(flow, batch):
     return -jnp.mean(jax.vmap(pushforward(standard_normal, flow))(batch))
 
 
-def train(steps, *, seed=0, batch_size=256, learning_rate=2e-3):
-    """Return the trained flow and the loss history (mean NLL per step)."""
+def train(steps, *, seed=0, batch_size=256, learning_rate=2e-3, num_layers=6, hidden=32):
+    """Return the trained flow, the data and the loss history (mean NLL per step)."""
     key_data, key_init, key_batches = jax.random.split(jax.random.key(seed), 3)
     data = two_moons(key_data, 4096)
-    flow = init_flow(key_init)
+    flow = init_flow(key_init, num_layers, hidden)
     optimizer = optax.adam(learning_rate)
     state = optimizer.init(flow)
 
@@ -123,12 +123,14 @@ def main(argv=None):
     quick = os.environ.get("JACHESS_EXAMPLE_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=20 if quick else 1500)
+    parser.add_argument("--layers", type=int, default=2 if quick else 6,
+                        help="coupling layers (default 6; 2 when quick)")
     parser.add_argument("--output", default=None,
                         help="PNG path (default flow_two_moons.png; a temp dir when quick)")
     args = parser.parse_args(argv)
     output = args.output or (os.path.join(tempfile.mkdtemp(), "flow_two_moons.png") if quick
                              else "flow_two_moons.png")
-    flow, data, losses = train(args.steps)
+    flow, data, losses = train(args.steps, num_layers=args.layers)
     print(f"mean negative log-likelihood: {losses[0]:.3f} at step 1 -> {losses[-1]:.3f} "
           f"at step {len(losses)}")
     plot(flow, data, output)

@@ -7,6 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import jachess
 from jachess.sensitivity import dgsm, local
@@ -147,3 +149,16 @@ def test_local_bad_names():
         local(lambda x: x.sum(), jnp.ones(2), names=["a"])
     with pytest.raises(jachess.InputDtypeError):
         local(lambda x: x.sum(), jnp.ones(2, dtype=int))
+
+
+@settings(max_examples=5, deadline=None)
+@given(m=st.integers(1, 4), n=st.integers(1, 4), seed=st.integers(0, 2**16))
+def test_local_affine_maps_of_any_shape(m, n, seed):
+    rng = np.random.default_rng(seed)
+    A, b, x = rng.normal(size=(m, n)), rng.normal(size=m) + 5.0, rng.normal(size=n)
+    table = local(lambda z: jnp.asarray(A) @ z + b, x)
+    np.testing.assert_allclose(table.jacobian, A, rtol=1e-14)
+    np.testing.assert_allclose(table.elasticities, A * x[None, :] / (A @ x + b)[:, None],
+                               rtol=1e-12)
+    np.testing.assert_array_equal(table.ranking, np.argsort(-np.abs(A), axis=1, kind="stable"))
+    assert len(str(table).split("\n\n")) == m
