@@ -82,11 +82,11 @@ class _Prepared:
             x = _check_point(x, self._signature)
         return self._evaluate(x)
 
-    @property
-    def _single_leaf(self):
-        """(shape, dtype) when the point is one array (the fast path of __call__)."""
+    def _set_signature(self, x: Any) -> None:
+        self._signature = _signature(x)
         treedef, leaves = self._signature
-        return leaves[0] if treedef == _LEAF else None
+        # (shape, dtype) when the point is one array: the fast path of __call__
+        self._single_leaf = leaves[0] if treedef == _LEAF else None
 
     def to_scipy(self, x: Any) -> sp.csr_array:
         """The derivative at x as a scipy.sparse.csr_array."""
@@ -129,7 +129,7 @@ class PreparedJacobian(_Prepared):
         check_choice("mode", mode, Mode)
         check_positive_int("chunk_size", chunk_size, allow_none=True)
         x = as_float_tree(x, "x")
-        self._signature = _signature(x)
+        self._set_signature(x)
         x_flat, unravel = ravel_pytree(x)
         n = x_flat.shape[0]
         out_struct = jax.eval_shape(f, x)
@@ -260,16 +260,36 @@ def _seeds(colors, count):
     return colors[None, :] == np.arange(count)[:, None]
 
 
+#: Results with at most this many nonzeros are assembled inside the jitted call.
+_SMALL_NNZ = 50_000
+
+
 def _as_bcoo(data_of: Callable, indices: jax.Array, shape: tuple[int, int]) -> Callable:
     """Wrap a jitted x -> data into x -> BCOO with the fixed (device-resident) indices.
 
     The BCOO is assembled from its pytree parts, skipping the constructor's Python-side
     validation on every call (the indices are sorted and unique by construction).
     """
-    aux = {"shape": tuple(shape), "indices_sorted": True, "unique_indices": True}
+    if indices.shape[0] <= _SMALL_NNZ:
+        # small results: one jitted call returning the BCOO has the least overhead
+        def whole(x):
+            # indices is a closed-over device array: jit forwards it, no copy per call
+            return jsparse.BCOO((data_of(x), indices), shape=tuple(shape),
+                                indices_sorted=True, unique_indices=True)
+
+        whole = jax.jit(whole)
+        whole.data = data_of
+        return whole
+    attributes = {"shape": tuple(shape), "indices_sorted": True, "unique_indices": True,
+                  "indices": indices}
+    new = object.__new__
 
     def evaluate(x):
-        return jsparse.BCOO.tree_unflatten(aux, (data_of(x), indices))
+        # what BCOO.tree_unflatten does, without re-checking the fixed attributes
+        result = new(jsparse.BCOO)
+        result.__dict__.update(attributes)
+        result.data = data_of(x)
+        return result
 
     evaluate.data = data_of
     return evaluate
@@ -292,7 +312,7 @@ class PreparedHessian(_Prepared):
                  chunk_size: int | None = None, dense_fallback: bool = False):
         check_positive_int("chunk_size", chunk_size, allow_none=True)
         x = as_float_tree(x, "x")
-        self._signature = _signature(x)
+        self._set_signature(x)
         x_flat, unravel = ravel_pytree(x)
         n = x_flat.shape[0]
 
