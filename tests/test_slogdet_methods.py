@@ -228,3 +228,10 @@ def test_structured_sizes_zero_and_one():
     one = jachess.slogdet_jacobian(lambda z: -3 * z**3, jnp.ones(1), method="structured")
     assert one.sign == -1
     np.testing.assert_allclose(one.logabsdet, np.log(9.0), rtol=1e-15)
+
+
+def test_stochastic_reports_an_exactly_singular_jacobian(key):
+    mask = jnp.ones(50).at[3].set(0.0)
+    result = jachess.slogdet_jacobian(lambda z: jnp.tanh(z) * mask, jnp.full(50, 0.3),
+                                      method="stochastic", key=key)
+    assert result.sign == 0 and result.logabsdet == -np.inf
