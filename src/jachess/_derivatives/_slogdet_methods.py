@@ -18,7 +18,9 @@ Detection, matching and colouring run once per function and input shape (cached)
 "stochastic". log|det J| = ½ log det(JᵀJ), with log det(JᵀJ) = tr log(JᵀJ) estimated
 by stochastic Lanczos quadrature on the matrix-free operator JᵀJ (one JVP and one VJP
 per product): num_probes·num_steps products. The standard error is the probes'
-spread; the sign of det J is not available from JᵀJ and is reported as NaN.
+spread; the sign of det J is not available from JᵀJ and is reported as NaN. When
+Lanczos meets a zero (or round-off negative) eigenvalue of JᵀJ the Jacobian is singular:
+sign 0 and -inf are reported. A nearly singular J gives a large negative estimate.
 """
 
 from __future__ import annotations
