@@ -7,9 +7,8 @@ which jachess.density.pushforward builds from the layers' analytic log-dets; the
 bijectors are pytrees, so optax trains them directly.
 
 Run:
-    python examples/flow_two_moons.py                 # 1500 steps, writes flow_two_moons.png
-    python examples/flow_two_moons.py --steps 20      # quick check
-    JACHESS_EXAMPLE_QUICK=1 python examples/flow_two_moons.py   # 20 steps, 2 layers
+    python examples/flow_two_moons.py                 # 1500 steps, docs/figures/flow_two_moons.png
+    python examples/flow_two_moons.py --quick --out /tmp   # 20 steps, 2 layers
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import tempfile
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -120,17 +119,22 @@ def plot(flow, data, path):
 
 
 def main(argv=None):
-    quick = os.environ.get("JACHESS_EXAMPLE_QUICK") == "1"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=20 if quick else 1500)
-    parser.add_argument("--layers", type=int, default=2 if quick else 6,
+    parser.add_argument("--quick", action="store_true",
+                        default=os.environ.get("JACHESS_EXAMPLE_QUICK") == "1",
+                        help="20 steps and 2 layers (the test suite uses this)")
+    parser.add_argument("--steps", type=int, default=None, help="default 1500 (20 when quick)")
+    parser.add_argument("--layers", type=int, default=None,
                         help="coupling layers (default 6; 2 when quick)")
-    parser.add_argument("--output", default=None,
-                        help="PNG path (default flow_two_moons.png; a temp dir when quick)")
+    parser.add_argument("--out", type=pathlib.Path,
+                        default=pathlib.Path(__file__).parent.parent / "docs" / "figures",
+                        help="folder for the figure (default: docs/figures)")
     args = parser.parse_args(argv)
-    output = args.output or (os.path.join(tempfile.mkdtemp(), "flow_two_moons.png") if quick
-                             else "flow_two_moons.png")
-    flow, data, losses = train(args.steps, num_layers=args.layers)
+    steps = args.steps or (20 if args.quick else 1500)
+    layers = args.layers or (2 if args.quick else 6)
+    args.out.mkdir(parents=True, exist_ok=True)
+    output = args.out / "flow_two_moons.png"
+    flow, data, losses = train(steps, num_layers=layers)
     print(f"mean negative log-likelihood: {losses[0]:.3f} at step 1 -> {losses[-1]:.3f} "
           f"at step {len(losses)}")
     plot(flow, data, output)
