@@ -162,12 +162,15 @@ def one_vjp(f, x):
 
 
 def interleaved_medians(calls: dict, budget=3.0, max_rounds=100, min_rounds=7):
-    """Median time of each call, timed round-robin so that machine load hits all alike."""
+    """Median time of each call, timed in shuffled rounds so that machine load hits all alike."""
     times = {name: [] for name in calls}
+    names = list(calls)
+    order = np.random.default_rng(0)
     start = time.perf_counter()
     rounds = 0
     while rounds < max_rounds and (rounds < min_rounds or time.perf_counter() - start < budget):
-        for name, (fn, args) in calls.items():
+        for name in order.permutation(names):  # no tool always first (or last) in a round
+            fn, args = calls[name]
             t0 = time.perf_counter()
             block(fn(*args))
             times[name].append(time.perf_counter() - t0)
