@@ -142,8 +142,13 @@ class AbstractOperator:
         return op
 
     # -- to implement --------------------------------------------------------------
-    def prepare(self) -> Callable[[jax.Array], jax.Array]:
-        """Return V -> A V on flat (n, k) blocks; called inside jit (may linearize once)."""
+    def prepare(self, once: bool = False) -> Callable[[jax.Array], jax.Array]:
+        """Return V -> A V on flat (n, k) blocks; called inside jit.
+
+        once=False (spectral loops): do the vector-independent work now (linearize), so
+        each later product costs only its tangent passes. once=True (a single product,
+        `op @ v`): a fused forward-over-reverse pass is cheaper than linearizing first.
+        """
         raise NotImplementedError
 
     def _prepare_transpose(self) -> Callable[[jax.Array], jax.Array]:
@@ -269,7 +274,7 @@ def _check_real(leaves, name):
 
 @jax.jit
 def _apply_jit(op: AbstractOperator, V: jax.Array) -> jax.Array:
-    return op.prepare()(V)
+    return op.prepare(once=True)(V)
 
 
 class TransposedOperator(AbstractOperator):
@@ -289,7 +294,7 @@ class TransposedOperator(AbstractOperator):
     def T(self):
         return self.base
 
-    def prepare(self):
+    def prepare(self, once: bool = False):
         return self.base._prepare_transpose()
 
     def _prepare_transpose(self):
@@ -321,8 +326,8 @@ class ComposedOperator(AbstractOperator):
             left.precision
         )
 
-    def prepare(self):
-        left, right = self.left.prepare(), self.right.prepare()
+    def prepare(self, once: bool = False):
+        left, right = self.left.prepare(once), self.right.prepare(once)
         return lambda V: left(right(V))
 
     def _prepare_transpose(self):

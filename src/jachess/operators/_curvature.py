@@ -171,7 +171,7 @@ class CurvatureOperator(AbstractOperator):
     def batch_key(self, index) -> jax.Array:
         return jax.random.fold_in(jax.random.wrap_key_data(self.key_data), index)
 
-    def prepare(self):
+    def prepare(self, once: bool = False):
         s0 = self.selection.flat(self.leaves)
         if self.stream is not None:
             return self._prepare_stream()
@@ -187,13 +187,13 @@ class CurvatureOperator(AbstractOperator):
 
                 return weighted_sum(one, full, rest, self.layout)
 
-        if self.linearize:
+        if self.linearize and not once:
             _, linear = jax.linearize(total, s0)
         else:
             def linear(v):
                 return jax.jvp(total, (s0,), (v,))[1]
 
-        return jax.vmap(linear, in_axes=1, out_axes=1)
+        return _blockwise(linear)
 
     def _prepare_stream(self):
         children, treedef = jax.tree_util.tree_flatten(self)
@@ -231,6 +231,18 @@ class CurvatureOperator(AbstractOperator):
         return f"{type(self).__name__}(shape={self.shape}{self._describe_data()})"
 
 
+def _blockwise(linear):
+    """V (n, k) -> columns through `linear`; one column skips vmap (plain matrix-vector
+    kernels instead of batched ones of batch size 1)."""
+
+    def matmat(V):
+        if V.shape[1] == 1:
+            return linear(V[:, 0])[:, None]
+        return jax.vmap(linear, in_axes=1, out_axes=1)(V)
+
+    return matmat
+
+
 @jax.jit
 def _batch_matmat_jit(op: CurvatureOperator, batch, index, V):
     s0 = op.selection.flat(op.leaves)
@@ -238,7 +250,7 @@ def _batch_matmat_jit(op: CurvatureOperator, batch, index, V):
     def g(s):
         return op.batch_gradient(s, s0, batch, index)
 
-    return jax.vmap(lambda v: jax.jvp(g, (s0,), (v,))[1], in_axes=1, out_axes=1)(V)
+    return _blockwise(lambda v: jax.jvp(g, (s0,), (v,))[1])(V)
 
 
 def scalar_of(value, what: str) -> jax.Array:

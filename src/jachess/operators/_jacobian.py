@@ -47,7 +47,7 @@ class Jacobian(AbstractOperator):
 
         return f_flat, self.in_structure.ravel(self.x)
 
-    def prepare(self):
+    def prepare(self, once: bool = False):
         f_flat, x0 = self._flat_f()
         _, linear = jax.linearize(f_flat, x0)
         return jax.vmap(linear, in_axes=1, out_axes=1)

@@ -39,7 +39,7 @@ class Matrix(AbstractOperator):
             and np.allclose(a, a.T, rtol=1e-10, atol=1e-12 * max(np.abs(a).max(initial=0), 1))
         ) if a.size <= 25_000_000 else False
 
-    def prepare(self):
+    def prepare(self, once: bool = False):
         return lambda V: self.matrix @ V
 
     def _prepare_transpose(self):
