@@ -112,3 +112,19 @@ def test_find_errors():
         find(himmelblau, [(5, -5), (0, 1)])
     with pytest.raises(OptionError, match="num_starts"):
         find(himmelblau, [(-5, 5), (-5, 5)], num_starts=0)
+
+
+def test_classify_large_uses_lanczos():
+    # n = 2500 > 2000: extreme eigenvalues by Lanczos; diagonal Hessians with known spectra.
+    from jachess.critical import classify
+
+    n = 2500
+    d = jnp.linspace(1.0, 10.0, n)
+    minimum = classify(lambda x: 0.5 * jnp.sum(d * x**2), jnp.zeros(n))
+    assert minimum.kind == "minimum" and minimum.inertia == (n, 0, 0)
+    np.testing.assert_allclose(minimum.eigenvalues[[0, -1]], [1.0, 10.0], rtol=1e-6)
+    np.testing.assert_allclose(minimum.condition_number, 10.0, rtol=1e-6)
+    d2 = d.at[7].set(-3.0)
+    saddle = classify(lambda x: 0.5 * jnp.sum(d2 * x**2), jnp.zeros(n))
+    assert saddle.kind == "saddle"
+    assert int(np.argmax(np.abs(saddle.escape_direction))) == 7

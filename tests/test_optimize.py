@@ -123,10 +123,12 @@ def test_root_matches_scipy(method):
 
 
 def test_root_singular_jacobian_start():
-    # J(x0) is singular (x0 = 0 for x**2 - 1): the LM fallback still reaches a root.
-    result = root(lambda x: x**2 - 1.0, jnp.array([0.0, 0.5]))
-    assert result.success
-    np.testing.assert_allclose(np.abs(np.asarray(result.x)), 1.0)
+    # J(x0) = [[1, 1], [1, 1]] is exactly singular: the Levenberg-Marquardt fallback still
+    # reaches a root of x0·x1 = 1, x0 + x1 = 2.5 (the roots are (2, 0.5) and (0.5, 2)).
+    result = root(lambda x: jnp.stack([x[0] * x[1] - 1.0, x[0] + x[1] - 2.5]),
+                  jnp.array([1.0, 1.0]))
+    assert result.success, result.message
+    np.testing.assert_allclose(np.sort(np.asarray(result.x)), [0.5, 2.0], rtol=1e-12)
 
 
 def test_root_errors():
@@ -141,3 +143,37 @@ def test_result_is_a_pytree():
     leaves = jax.tree_util.tree_leaves(result)
     assert any(getattr(leaf, "shape", None) == (2,) for leaf in leaves)
     assert "CONVERGED" in repr(result)
+
+
+def _bratu(N, lam=6.0):
+    h = 1.0 / (N + 1)
+
+    def F(u):
+        U = u.reshape(N, N)
+        P = jnp.pad(U, 1)
+        lap = 4 * U - P[:-2, 1:-1] - P[2:, 1:-1] - P[1:-1, :-2] - P[1:-1, 2:]
+        return (lap - h * h * lam * jnp.exp(U)).reshape(-1)
+
+    return F
+
+
+def test_root_sparse_matches_dense_and_given_pattern():
+    # 2D Bratu on 12 x 12: the sparse Newton (detected or given pattern) agrees with the
+    # dense Newton, and the 5-point stencil pattern is what it uses.
+    import scipy.sparse as sp
+
+    N = 12
+    F = _bratu(N)
+    dense = root(F, jnp.zeros(N * N))
+    auto = root(F, jnp.zeros(N * N), sparsity="auto")
+    T = sp.diags([np.ones(N - 1), np.ones(N), np.ones(N - 1)], [-1, 0, 1])
+    pattern = (sp.kron(sp.eye(N), T) + sp.kron(T, sp.eye(N))).astype(bool)
+    given = root(F, jnp.zeros(N * N), sparsity=pattern)
+    for result in (dense, auto, given):
+        assert result.success, result.message
+        assert float(jnp.max(jnp.abs(result.fun))) <= 1e-10
+    np.testing.assert_allclose(auto.x, dense.x, atol=1e-12)
+    np.testing.assert_allclose(given.x, dense.x, atol=1e-12)
+    assert int(auto.num_jac) == int(auto.num_iterations)
+    with pytest.raises(OptionError, match="newton"):
+        root(F, jnp.zeros(N * N), method="newton-krylov", sparsity="auto")

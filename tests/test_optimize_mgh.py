@@ -2,9 +2,9 @@
 
 The success test is the issue's: |f - f*| <= 1e-6·max(1, |f*|) for a published f*, or
 ‖∇f‖ <= 1e-6, with f = Σ r². Compiling 35 problems × 7 methods takes minutes on a
-shared CPU, so by default a subset of four hard problems runs (Rosenbrock, Brown's
-badly scaled, Powell's singular, Wood); set JACHESS_FULL_MGH=1 to run all 35 and
-assert the full success counts.
+shared CPU, so by default two problems run (Rosenbrock's valley, Powell's singular
+minimum); set JACHESS_FULL_MGH=1 to run all 35 and assert the full success counts
+(benchmarks/optimize.py records the same counts for every library).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from jachess.optimize import least_squares, minimize
 from problems.mgh import PROBLEMS, solved
 
 FULL = os.environ.get("JACHESS_FULL_MGH") == "1"
-SUBSET = [1, 4, 13, 14]
+SUBSET = [1, 13]
 SELECTED = PROBLEMS if FULL else [p for p in PROBLEMS if p.number in SUBSET]
 
 # Success counts out of 35 measured with JACHESS_FULL_MGH=1 (the issue's target is 35).

@@ -167,8 +167,9 @@ def _classify_large(f, x, value, grad, tol) -> Classification:
     """n > DENSE_LIMIT: the extreme eigenvalues by Lanczos on the Hessian operator.
 
     The smallest and the largest eigenpair (jachess.spectral.eigsh, which="both", HVPs
-    only, relative residual 1e-6, at most 2000 HVPs; unconverged values warn). The signature is decided by λ_min and λ_max; inertia is exact
-    for a definite Hessian ((n, 0, 0) or (0, n, 0)) and otherwise counts only the
+    only, relative residual 1e-6, at most 2000 HVPs; unconverged values warn). The
+    signature is decided by λ_min and λ_max; inertia is exact for a definite Hessian
+    ((n, 0, 0) or (0, n, 0)) and otherwise counts only the
     computed eigenvalues; the condition number is exact for a definite Hessian and NaN
     otherwise. ‖H‖₂ in the tolerances is max(|λ_min|, |λ_max|).
     """

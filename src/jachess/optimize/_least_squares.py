@@ -11,8 +11,8 @@ every trial: one residual evaluation.
 "gauss-newton": p = -J⁺ r (SVD least squares, rank-revealing) with a backtracking
 Armijo search on ½‖r‖².
 
-Stopping tests (tol): ‖Jᵀr‖∞ <= tol·max(1, ½‖r‖²); or the actual and predicted
-relative reductions of ‖r‖² both at most 100·eps (no further progress possible).
+Stopping tests (tol): ‖Jᵀr‖∞ <= tol·max(1, ½‖r‖²); or (lm) the actual and predicted
+relative reductions of ‖r‖² in a step both at most tol (MINPACK's ftol test).
 """
 
 from __future__ import annotations
@@ -131,9 +131,10 @@ def lm_solve(residual, x0, tol, max_iterations):
         k = s["k"] + 1
         g = j.T @ r
         cost_now = _cost(r)
-        # Relative reductions (MINPACK's ftol test) at rounding level: no progress left.
+        # MINPACK's ftol test: actual and predicted relative reductions both <= tol.
+        ftol = jnp.maximum(tol, 100 * eps)
         small_reduction = (
-            (jnp.abs(actual) <= 100 * eps * cost) & (predicted <= 100 * eps * cost) & (rho <= 2)
+            (jnp.abs(actual) <= ftol * cost) & (predicted <= ftol * cost) & (rho <= 2)
         )
         status = jnp.where(k >= max_iterations, Status.MAX_ITERATIONS, RUNNING)
         status = jnp.where(

@@ -132,9 +132,10 @@ def eigen_subproblem(lam, c, delta, iterations=60):
     first = jnp.zeros_like(lam).at[0].set(1.0)
     z_hard = z_hard + jnp.where(sigma_min > 0, tau, 0.0) * first
 
-    # Boundary case: bracket [lo, hi] with ‖z(lo)‖ > Δ >= ‖z(hi)‖.
-    def body(_, bracket):
-        lo, hi, sigma = bracket
+    # Boundary case: bracket [lo, hi] with ‖z(lo)‖ > Δ >= ‖z(hi)‖; stop once ‖z‖ is
+    # within 1e-10 of Δ (Newton converges in a few steps; the bracket guards the rest).
+    def body(state):
+        lo, hi, sigma, _, k = state
         den = lam + sigma
         terms = jnp.where(c == 0, 0.0, c * c / jnp.where(den == 0, 1.0, den) ** 2)
         norm2 = jnp.sum(terms)
@@ -148,10 +149,14 @@ def eigen_subproblem(lam, c, delta, iterations=60):
         dphi = -0.5 * dnorm2 / (norm2 * norm)
         newton = sigma - phi / dphi
         ok = jnp.isfinite(newton) & (newton > lo) & (newton < hi)
-        return lo, hi, jnp.where(ok, newton, 0.5 * (lo + hi))
+        done = (jnp.abs(norm - delta) <= 1e-10 * delta) | (hi - lo <= 4 * eps * hi)
+        return lo, hi, jnp.where(done, sigma, jnp.where(ok, newton, 0.5 * (lo + hi))), done, k + 1
 
     hi0 = sigma_min + c_norm / delta
-    _, _, sigma = lax.fori_loop(0, iterations, body, (sigma_min, hi0, hi0))
+    _, _, sigma, _, _ = lax.while_loop(
+        lambda s: ~s[3] & (s[4] < iterations), body,
+        (sigma_min, hi0, hi0, jnp.asarray(False), jnp.asarray(0)),
+    )
     z_boundary = z_of(sigma)
     z_boundary = z_boundary * jnp.minimum(1.0, delta / jnp.linalg.norm(z_boundary))
     z_interior = z_of(0.0)
