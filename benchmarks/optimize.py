@@ -100,7 +100,7 @@ def _scipy(method):
                 kw["hessp"] = lambda x, v: np.asarray(hvp(x, v))
             if method == "trust-exact":
                 kw["hess"] = lambda x: np.asarray(hess(x))
-            options = {"maxiter": 5000}
+            options = {"maxiter": 1000}
             if method in ("BFGS", "trust-ncg", "trust-krylov", "trust-exact"):
                 options["gtol"] = 1e-9
             if method == "L-BFGS-B":

@@ -177,3 +177,21 @@ def test_root_sparse_matches_dense_and_given_pattern():
     assert int(auto.num_jac) == int(auto.num_iterations)
     with pytest.raises(OptionError, match="newton"):
         root(F, jnp.zeros(N * N), method="newton-krylov", sparsity="auto")
+
+
+def test_root_sparse_amg_path():
+    # n = 5625 >= 5000 takes the pyamg route (optional extra): same root as SuperLU's.
+    pytest.importorskip("pyamg")
+    from jachess.optimize import _root_sparse
+
+    N = 75
+    F = _bratu(N)
+    amg = root(F, jnp.zeros(N * N), sparsity="auto")
+    limit = _root_sparse.AMG_MIN_SIZE
+    try:
+        _root_sparse.AMG_MIN_SIZE = 10**9
+        direct = root(F, jnp.zeros(N * N), sparsity="auto")
+    finally:
+        _root_sparse.AMG_MIN_SIZE = limit
+    assert amg.success and direct.success
+    np.testing.assert_allclose(amg.x, direct.x, atol=1e-10)

@@ -30,7 +30,7 @@ from jachess._errors import InputDtypeError
 from jachess._options import check_choice
 from jachess._trees import as_float_tree, describe
 from jachess.optimize._descent import RUNNING, add_counts
-from jachess.optimize._result import OptimizeResult, Status, counts, finish
+from jachess.optimize._result import OptimizeResult, Status, counts, finish, pack
 from jachess.optimize._trust_region import eigen_subproblem
 
 
@@ -230,7 +230,7 @@ def _least_squares_impl(residual, x0, tol, max_iterations, *, method):
     x_flat, unravel = ravel_pytree(x0)
     fun = flat_residual(residual, unravel, "jachess.optimize.least_squares")
     raw = _SOLVERS[method](fun, x_flat, tol, max_iterations)
-    return {**raw, "x": unravel(raw["x"])}
+    return pack(raw, unravel(raw["x"]))
 
 
 _least_squares_jit = jit_with_static_function(_least_squares_impl, ("method",))

@@ -14,7 +14,7 @@ from jachess._trees import as_float_tree, require_scalar
 from jachess.optimize._bfgs import bfgs_solve
 from jachess.optimize._lbfgs import lbfgs_solve
 from jachess.optimize._newton import newton_solve
-from jachess.optimize._result import OptimizeResult, finish
+from jachess.optimize._result import OptimizeResult, finish, pack
 from jachess.optimize._trust_exact import trust_exact_solve
 from jachess.optimize._trust_ncg import trust_ncg_solve
 
@@ -64,7 +64,7 @@ def _minimize_impl(f, x0, tol, max_iterations, *, method):
         return require_scalar(f(unravel(z)), "jachess.optimize.minimize", _HINT)
 
     raw = _SOLVERS[method](fun, x_flat, tol, max_iterations)
-    return {**raw, "x": unravel(raw["x"])}
+    return pack(raw, unravel(raw["x"]))
 
 
 _minimize_jit = jit_with_static_function(_minimize_impl, ("method",))

@@ -13,6 +13,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jachess._errors import ConvergenceError
 
@@ -102,28 +103,45 @@ def counts(**kwargs) -> dict:
     return {k: jnp.asarray(kwargs.get(k, 0), jnp.int32) for k in names}
 
 
-def finish(raw: dict, method: str, throw: bool) -> OptimizeResult:
-    """Build the public result from a solver's raw output (one host sync for the status)."""
-    status = Status(int(raw["status"]))
-    c = raw["counts"]
+_COUNTS = ("fun", "grad", "hess", "hvp", "jac")
+
+
+def pack(raw: dict, x) -> tuple:
+    """A solver's raw output as few arrays (x, fun, cost, ‖g‖, [k, status, counts...]).
+
+    Fewer outputs make the jitted call cheaper to return, and the integers come to the
+    host in one transfer.
+    """
+    ints = jnp.stack(
+        [jnp.asarray(raw["iterations"], jnp.int32), jnp.asarray(raw["status"], jnp.int32)]
+        + [jnp.asarray(raw["counts"][k], jnp.int32) for k in _COUNTS]
+    )
+    return x, raw["fun"], raw["cost"], raw["gradient_norm"], ints
+
+
+def finish(packed: tuple, method: str, throw: bool) -> OptimizeResult:
+    """Build the public result from `pack`'s output (one host transfer for the integers)."""
+    x, fun, cost, gradient_norm, ints = packed
+    ints = [int(v) for v in np.asarray(ints)]
+    status = Status(ints[1])
     result = OptimizeResult(
-        x=raw["x"],
-        fun=raw["fun"],
-        cost=raw["cost"],
-        gradient_norm=raw["gradient_norm"],
-        num_iterations=raw["iterations"],
-        num_fun=c["fun"],
-        num_grad=c["grad"],
-        num_hess=c["hess"],
-        num_hvp=c["hvp"],
-        num_jac=c["jac"],
+        x=x,
+        fun=fun,
+        cost=cost,
+        gradient_norm=gradient_norm,
+        num_iterations=ints[0],
+        num_fun=ints[2],
+        num_grad=ints[3],
+        num_hess=ints[4],
+        num_hvp=ints[5],
+        num_jac=ints[6],
         status=status,
         method=method,
     )
     if throw and status != Status.CONVERGED:
         raise ConvergenceError(
             f"{method} was required to converge, but it stopped with status {status.name} "
-            f"after {int(result.num_iterations)} iterations (cost {float(result.cost):.6g}, "
+            f"after {result.num_iterations} iterations (cost {float(result.cost):.6g}, "
             f"gradient norm {float(result.gradient_norm):.3g}). {status.message}"
         )
     return result

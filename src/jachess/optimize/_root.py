@@ -33,7 +33,7 @@ from jachess._options import check_choice
 from jachess._trees import as_float_tree
 from jachess.optimize._descent import RUNNING, add_counts
 from jachess.optimize._least_squares import flat_residual
-from jachess.optimize._result import OptimizeResult, Status, counts, finish
+from jachess.optimize._result import OptimizeResult, Status, counts, finish, pack
 
 RootMethod = Literal["newton", "newton-krylov"]
 
@@ -175,7 +175,7 @@ def _root_impl(F, x0, tol, max_iterations, *, method):
             "jachess.optimize.least_squares."
         )
     raw = _SOLVERS[method](fun, x_flat, tol, max_iterations)
-    return {**raw, "x": unravel(raw["x"])}
+    return pack(raw, unravel(raw["x"]))
 
 
 _root_jit = jit_with_static_function(_root_impl, ("method",))
@@ -257,4 +257,4 @@ def _sparse_root(F, x0, method, sparsity, tol, max_iterations, throw):
         key = (object(), signature)
     raw = sparse_newton(fun, x_flat, tol, max_iterations, pattern, key)
     raw.pop("linear_solver")
-    return finish({**raw, "x": unravel(raw["x"])}, method, throw)
+    return finish(pack(raw, unravel(raw["x"])), method, throw)
