@@ -127,3 +127,21 @@ def test_edge_cases_and_errors():
         color(np.ones((2, 3), bool), "star")
     with pytest.raises(ShapeError, match="2-D"):
         color(np.ones(3, bool), "column")
+
+
+def test_column_colouring_of_a_complete_conflict_graph():
+    """Every pair of columns shares a row (the edge incidence of K_n): n colours, no crash."""
+    import itertools
+
+    import numpy as np
+    import scipy.sparse as sp
+
+    from jachess.sparsity import color
+
+    n = 300
+    edges = np.array(list(itertools.combinations(range(n), 2)))
+    rows = np.repeat(np.arange(len(edges)), 2)
+    pattern = sp.csr_array((np.ones(rows.size, bool), (rows, edges.ravel())),
+                           shape=(len(edges), n))
+    colors = color(pattern, "column")
+    assert sorted(colors) == list(range(n))

@@ -240,6 +240,8 @@ def color_columns(pattern: sp.csr_array, *, seed: int = 0, passes: int = 12) -> 
         colors = greedy(graph, rank, _MAX_ROUNDS)
         if colors is not None and (best is None or colors.max() < best.max()):
             best = colors
+    if best is None:  # long dependency chains (dense conflict graphs): no round limit
+        best = greedy(graph, largest_first)
     lower = max(bound, 1)
     stale = 0
     for step in range(passes):
