@@ -195,3 +195,20 @@ def test_root_sparse_amg_path():
         _root_sparse.AMG_MIN_SIZE = limit
     assert amg.success and direct.success
     np.testing.assert_allclose(amg.x, direct.x, atol=1e-10)
+
+
+def test_least_squares_sparse_matches_dense():
+    # Extended Rosenbrock (n = 40) residuals: the sparse LM (detected pattern, LSMR steps)
+    # reaches the dense LM's solution (1, ..., 1).
+    def residual(x):
+        return jnp.stack([10 * (x[1::2] - x[0::2] ** 2), 1 - x[0::2]], axis=1).reshape(-1)
+
+    x0 = jnp.tile(jnp.array([-1.2, 1.0]), 20)
+    dense = least_squares(residual, x0)
+    sparse = least_squares(residual, x0, sparsity="auto")
+    assert dense.success and sparse.success, sparse.message
+    np.testing.assert_allclose(sparse.x, dense.x, atol=1e-9)
+    np.testing.assert_allclose(sparse.x, 1.0, atol=1e-9)
+    assert int(sparse.num_jac) >= 1
+    with pytest.raises(OptionError, match="lm"):
+        least_squares(residual, x0, method="gauss-newton", sparsity="auto")

@@ -257,8 +257,10 @@ def least_squares(
         residual: function of x (array or pytree) returning the residuals (array or pytree).
         x0: starting point; .x has its structure.
         method: "lm" | "gauss-newton".
-        sparsity: None (dense Jacobian). Sparse Jacobians are not available in this
-            version; any other value raises OptionError.
+        sparsity: None (dense Jacobian, one jitted while_loop), "auto" (detect the
+            Jacobian's pattern) or a boolean (m, n) pattern: sparse Jacobian from the
+            sparsity layer and LSMR steps (Levenberg-Marquardt with Nielsen's damping
+            rule) in a host loop, for large sparse problems. Only with method="lm".
         tol: stopping tolerance: ‖Jᵀr‖∞ <= tol·max(1, ½‖r‖²), or no relative reduction
             of ‖r‖² above rounding level.
         max_iterations: iteration limit (None: 1000).
@@ -276,21 +278,34 @@ def least_squares(
     from jachess.optimize._minimize import check_iterations, check_tolerance
 
     check_choice("method", method, LeastSquaresMethod)
-    check_sparsity(sparsity)
     tol = check_tolerance(tol)
     max_iterations = check_iterations(max_iterations, 1000)
     x0 = as_float_tree(x0, "x0")
+    if sparsity is not None:
+        return _sparse_least_squares(residual, x0, method, sparsity, tol, max_iterations, throw)
     raw = _least_squares_jit(
         residual, x0, tol, max_iterations, method=method
     )
     return finish(raw, method, throw)
 
 
-def check_sparsity(sparsity):
+def _sparse_least_squares(residual, x0, method, sparsity, tol, max_iterations, throw):
     from jachess._errors import OptionError
+    from jachess.optimize._least_squares_sparse import sparse_lm
 
-    if sparsity is not None:
+    if method != "lm":
         raise OptionError(
-            f"sparsity must be None (dense Jacobian) in this version, but got {sparsity!r}. "
-            "Use method='newton-krylov' in root for large systems."
+            f"sparsity={sparsity!r} needs method='lm' (sparse Jacobian, LSMR steps), but got "
+            f"method={method!r}."
         )
+    x_flat, unravel = ravel_pytree(x0)
+    fun = flat_residual(residual, unravel, "jachess.optimize.least_squares")
+    pattern = None if isinstance(sparsity, str) and sparsity == "auto" else sparsity
+    signature = (jax.tree_util.tree_structure(x0), x_flat.shape, str(x_flat.dtype))
+    try:
+        key = (residual, signature, "auto" if pattern is None else id(pattern))
+        hash(key)
+    except TypeError:
+        key = (object(), signature)
+    raw = sparse_lm(fun, x_flat, tol, max_iterations, pattern, key)
+    return finish(pack(raw, unravel(raw["x"])), method, throw)
