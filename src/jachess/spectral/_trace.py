@@ -24,7 +24,13 @@ from jachess._errors import OptionError
 from jachess._options import check_choice, check_positive_int
 from jachess.operators._base import AbstractOperator, precision_context
 from jachess.spectral._checks import check_operator, require_key
-from jachess.spectral._estimate import Estimate, apply_in_chunks, exact_diagonal, rademacher
+from jachess.spectral._estimate import (
+    Estimate,
+    apply_in_chunks,
+    exact_diagonal,
+    qr_tall,
+    rademacher,
+)
 
 TraceMethod = Literal["xtrace", "hutch++", "hutchinson"]
 
@@ -76,7 +82,7 @@ def _hutch_plus_plus(matmat, key, n, dtype, num, chunk):
     g = num - 2 * s
     key_s, key_g = jax.random.split(key)
     S = rademacher(key_s, n, s, dtype)
-    Q, _ = jnp.linalg.qr(apply_in_chunks(matmat, S, chunk))
+    Q, _ = qr_tall(apply_in_chunks(matmat, S, chunk))
     low_rank = jnp.sum(Q * apply_in_chunks(matmat, Q, chunk))
     G = rademacher(key_g, n, g, dtype)
     G = G - Q @ (Q.T @ G)
@@ -89,7 +95,7 @@ def _xtrace(matmat, key, n, dtype, num, chunk):
     m = num // 2
     Omega = jax.random.normal(key, (n, m), dtype)
     Y = apply_in_chunks(matmat, Omega, chunk)
-    Q, R = jnp.linalg.qr(Y)
+    Q, R = qr_tall(Y)
     Z = apply_in_chunks(matmat, Q, chunk)
     H = Q.T @ Z
     H = (H + H.T) / 2
