@@ -125,7 +125,7 @@ def rel_error(values, reference):
     return float(np.max(np.abs(values - reference) / np.abs(reference)))
 
 
-def run_jax(arrays, quick):
+def run_jax(arrays, quick, eigsh_only=False):
     import jax.flatten_util
     from matfree import decomp, eig, stochtrace
 
@@ -201,6 +201,8 @@ def run_jax(arrays, quick):
     out["matfree_top5_error"] = rel_error(matfree_values, ref_top5)
 
     print(json.dumps(out), flush=True)
+    if eigsh_only:
+        return out
 
     # Trace from 100 matvecs, 20 keys.
     keys = range(5 if quick else 20)
@@ -372,6 +374,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--no-torch", action="store_true")
     parser.add_argument("--quick", action="store_true", help="5 trace keys instead of 20")
+    parser.add_argument("--eigsh-only", action="store_true",
+                        help="MLP HVP and top-5 sections only; print JSON, write no report")
     parser.add_argument("--problems", default="/tmp/jachess_curvature.npz")
     parser.add_argument("--torch-json", help="reuse curvature_torch.py results for the "
                         "same (seeded) problems instead of running it again")
@@ -384,6 +388,9 @@ def main():
             torch_results = json.load(f)
     else:
         torch_results = None if args.no_torch else run_torch(args.problems)
+    if args.eigsh_only:
+        print(json.dumps(run_jax(arrays, args.quick, eigsh_only=True)))
+        return
     jax_results = run_jax(arrays, args.quick)
     jax_results.update(compile_cache_times(args.problems))
     with open(args.problems.replace(".npz", "_jax.json"), "w") as f:
