@@ -135,7 +135,9 @@ def weighted_sum(fn: Callable[[Any, jax.Array], Any], full: Any, rest: Any, layo
     shape = jax.eval_shape(fn, first, jnp.int32(0))
     acc = jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), shape)
     indices = jnp.arange(num_full, dtype=jnp.int32)
-    acc, _ = jax.lax.scan(body, acc, (indices, full))
+    # Up to 8 batches are unrolled: XLA:CPU ran the benchmark CNN's convolutions about 7x
+    # slower inside a loop (benchmarks/results/curvature.md); more batches stay a loop.
+    acc, _ = jax.lax.scan(body, acc, (indices, full), unroll=num_full if num_full <= 8 else 1)
     if remainder:
         out = fn(rest, jnp.int32(num_full))
         acc = jax.tree_util.tree_map(lambda c, o: c + (remainder / total) * o, acc, out)
