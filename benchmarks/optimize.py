@@ -286,7 +286,7 @@ def bench_bratu(sizes, repeats, lam=6.0):
             return np.asarray(F_jit(u))
 
         seconds, r = _median_time(
-            lambda: so.root(F_np, np.zeros(N * N), method="krylov", options={"fatol": 1e-10}),
+            lambda: so.root(F_np, np.zeros(N * N), method="krylov"),  # default fatol 6e-6
             repeats,
         )
         _record(section="bratu", library="scipy", method="root krylov", N=N,
@@ -325,14 +325,37 @@ def report():
         for r in mgh:
             latest[(r["library"], r["method"], r["problem"])] = r
         keys = sorted({(lib, m) for lib, m, _ in latest})
-        out += ["## MGH (35 problems)", "",
-                "| library | method | success / 35 | median time per solve (ms) | "
-                "median iterations | problems run |", "|---|---|---|---|---|---|"]
+        problems = sorted({p for _, _, p in latest})
+        out += [f"## MGH problems {', '.join(map(str, problems))}", "",
+                "| library | method | success / run | median time per solve (ms) | "
+                "median iterations |", "|---|---|---|---|---|"]
         for lib, m in keys:
             rs = [r for (a, b, _), r in latest.items() if (a, b) == (lib, m)]
             t = np.nanmedian([r["seconds"] for r in rs]) * 1e3
-            out.append(f"| {lib} | {m} | {sum(r['success'] for r in rs)} | {t:.3f} | "
-                       f"{int(np.median([r['iterations'] for r in rs]))} | {len(rs)} |")
+            out.append(f"| {lib} | {m} | {sum(r['success'] for r in rs)} / {len(rs)} | "
+                       f"{t:.3f} | {int(np.median([r['iterations'] for r in rs]))} |")
+        out += ["", "Median over problems of (jachess time / anchor time), same process, "
+                "same problem (below 1: jachess faster):", "",
+                "| jachess | anchor | median ratio | problems |", "|---|---|---|---|"]
+        pairs = [
+            ("bfgs", [("optimistix", "BFGS"), ("scipy", "BFGS")]),
+            ("lbfgs", [("optimistix", "LBFGS"), ("jaxopt", "LBFGS"), ("scipy", "L-BFGS-B")]),
+            ("newton", [("scipy", "Newton-CG"), ("scipy", "trust-exact")]),
+            ("trust-ncg", [("scipy", "trust-ncg"), ("scipy", "trust-krylov")]),
+            ("trust-exact", [("scipy", "trust-exact")]),
+            ("lm", [("optimistix", "LevenbergMarquardt"), ("jaxopt", "LevenbergMarquardt"),
+                    ("scipy", "lm"), ("scipy", "trf")]),
+            ("gauss-newton", [("optimistix", "GaussNewton")]),
+        ]
+        for ours, anchors in pairs:
+            for lib, m in anchors:
+                ratios = [latest[("jachess", ours, p)]["seconds"] / latest[(lib, m, p)]["seconds"]
+                          for p in problems
+                          if ("jachess", ours, p) in latest and (lib, m, p) in latest]
+                ratios = [x for x in ratios if np.isfinite(x)]
+                if ratios:
+                    out.append(f"| {ours} | {lib} {m} | {np.median(ratios):.3f} | "
+                               f"{len(ratios)} |")
         out.append("")
     for section, key in (("rosen", "n"), ("bratu", "N")):
         rs = [r for r in rows if r["section"] == section]
