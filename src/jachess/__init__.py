@@ -43,10 +43,12 @@ from jachess._errors import (
     JachessInternalError as JachessInternalError,
 )
 from jachess._errors import (
+    NotPositiveDefiniteError as NotPositiveDefiniteError,
     NotScalarError as NotScalarError,
 )
 from jachess._errors import (
     NotSquareError as NotSquareError,
+    NotSymmetricError as NotSymmetricError,
 )
 from jachess._errors import (
     OptionError as OptionError,
@@ -93,8 +95,10 @@ __all__ = [
     "InputDtypeError",
     "JachessError",
     "JachessInternalError",
+    "NotPositiveDefiniteError",
     "NotScalarError",
     "NotSquareError",
+    "NotSymmetricError",
     "OptionError",
     "ShapeError",
     "SparsityDetectionError",
