@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable
 from typing import Any, Literal, get_args
 
@@ -24,9 +23,15 @@ def check_choice(name: str, value: Any, choices: Iterable[Any] | Any) -> Any:
     return value
 
 
-@functools.lru_cache(maxsize=128)
+_OPTIONS: dict[int, tuple] = {}
+
+
 def _options(choices: Any) -> tuple:
-    return get_args(choices) or tuple(choices)
+    # Keyed by identity: hashing a typing.Literal costs microseconds on every call.
+    key = id(choices)
+    if key not in _OPTIONS:
+        _OPTIONS[key] = (choices, get_args(choices) or tuple(choices))
+    return _OPTIONS[key][1]
 
 
 def check_positive_int(name: str, value: Any, *, allow_none: bool = False) -> Any:
