@@ -44,10 +44,14 @@ from jachess._errors import (
 )
 from jachess._errors import (
     NotPositiveDefiniteError as NotPositiveDefiniteError,
+)
+from jachess._errors import (
     NotScalarError as NotScalarError,
 )
 from jachess._errors import (
     NotSquareError as NotSquareError,
+)
+from jachess._errors import (
     NotSymmetricError as NotSymmetricError,
 )
 from jachess._errors import (

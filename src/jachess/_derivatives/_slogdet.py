@@ -107,7 +107,8 @@ def slogdet_jacobian(
         x: point.
         method: "auto" | "dense" | "structured" | "stochastic".
         key: PRNG key for the stochastic method.
-        num_probes, num_steps: stochastic method only (defaults 32 probes, 40 steps).
+        num_probes: stochastic method only: random probes (default 32).
+        num_steps: stochastic method only: Lanczos steps per probe (default 40).
 
     Returns:
         Slogdet, which unpacks as (sign, logabsdet). A singular Jacobian gives sign 0

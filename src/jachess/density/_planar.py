@@ -25,7 +25,8 @@ class Planar(AbstractBijector):
     |α - wᵀy| <= |wᵀu|, then two Newton steps (which also give exact derivatives).
 
     Args:
-        u, w: vectors of the sample's length d.
+        u: vector of the sample's length d.
+        w: vector of the sample's length d.
         b: scalar bias.
     """
 

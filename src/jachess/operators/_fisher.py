@@ -36,7 +36,12 @@ class Fisher(CurvatureOperator):
         sample: sample(key, outputs) -> targets for one batch (kind="true"), e.g.
             lambda key, logits: jax.random.categorical(key, logits).
         key: PRNG key for kind="true".
-        batch_size, wrt, linearize, precision, devices, progress: as for Hessian.
+        batch_size: examples per batch when data is arrays (as for Hessian).
+        wrt: params -> the sub-pytree to take curvature in (as for Hessian).
+        linearize: linearise the model once per batch (as for Hessian).
+        precision: matmul precision (as for Hessian).
+        devices: devices to shard batches across (as for Hessian).
+        progress: show a progress bar over batches (as for Hessian).
 
     Example:
         >>> F = Fisher(mlp, log_lik, params, data=(X, Y), batch_size=512)

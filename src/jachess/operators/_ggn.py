@@ -23,7 +23,12 @@ class GGN(CurvatureOperator):
         loss: loss(outputs, targets) -> the batch's mean loss (scalar).
         params: parameters (any pytree of floating arrays).
         data: (inputs, targets) arrays with `batch_size`, or an iterable of such pairs.
-        batch_size, wrt, linearize, precision, devices, progress: as for Hessian.
+        batch_size: examples per batch when data is arrays (as for Hessian).
+        wrt: params -> the sub-pytree to take curvature in (as for Hessian).
+        linearize: linearise the model once per batch (as for Hessian).
+        precision: matmul precision (as for Hessian).
+        devices: devices to shard batches across (as for Hessian).
+        progress: show a progress bar over batches (as for Hessian).
 
     Shape: (n, n), n = number of selected parameters.
 

@@ -33,7 +33,8 @@ def logdet(
 
     Args:
         op: symmetric positive definite operator (e.g. a GGN or Fisher plus damping).
-        num_probes, num_steps: probes and Lanczos steps per probe.
+        num_probes: random probes.
+        num_steps: Lanczos steps per probe.
         key: PRNG key.
         reorthogonalize: full reorthogonalisation of each probe's basis.
 
