@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jachess.optimize._line_search import strong_wolfe
-from jachess.optimize._result import Status, counts
+from jachess.optimize._result import Status, counts, minimize_output
 
 RUNNING = -1
 
@@ -93,12 +93,4 @@ def descent(value_and_grad, x0, tol, max_iterations, direction, update, memory0)
         )
 
     s = lax.while_loop(lambda s: s["status"] == RUNNING, body, state)
-    return dict(
-        x=s["x"],
-        fun=s["f"],
-        cost=s["f"],
-        gradient_norm=jnp.max(jnp.abs(s["g"]), initial=0.0),
-        iterations=s["k"],
-        counts=s["counts"],
-        status=s["status"],
-    )
+    return minimize_output(s)

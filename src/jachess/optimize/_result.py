@@ -145,3 +145,16 @@ def finish(packed: tuple, method: str, throw: bool) -> OptimizeResult:
             f"gradient norm {float(result.gradient_norm):.3g}). {status.message}"
         )
     return result
+
+
+def minimize_output(state: dict) -> dict:
+    """A minimiser's final loop state (x, f, g, k, counts, status) as the raw output dict."""
+    return dict(
+        x=state["x"],
+        fun=state["f"],
+        cost=state["f"],
+        gradient_norm=jnp.max(jnp.abs(state["g"]), initial=0.0),
+        iterations=state["k"],
+        counts=state["counts"],
+        status=state["status"],
+    )

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from jachess.optimize._descent import RUNNING, add_counts, converged, initial_status
-from jachess.optimize._result import Status, counts
+from jachess.optimize._result import Status, counts, minimize_output
 
 
 def trust_region(value_and_grad, x0, tol, max_iterations, build_model, subproblem, exact):
@@ -86,15 +86,7 @@ def trust_region(value_and_grad, x0, tol, max_iterations, build_model, subproble
         )
 
     s = lax.while_loop(lambda s: s["status"] == RUNNING, body, state)
-    return dict(
-        x=s["x"],
-        fun=s["f"],
-        cost=s["f"],
-        gradient_norm=jnp.max(jnp.abs(s["g"]), initial=0.0),
-        iterations=s["k"],
-        counts=s["counts"],
-        status=s["status"],
-    )
+    return minimize_output(s)
 
 
 def eigen_subproblem(lam, c, delta, iterations=60):
