@@ -69,10 +69,16 @@ class AbstractBijector:
         return obj
 
     def forward_and_log_det(self, x):
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define forward_and_log_det(x) -> (y, log|det J|); "
+            "every bijector subclass implements it."
+        )
 
     def inverse_and_log_det(self, y):
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define inverse_and_log_det(y) -> (x, log|det J⁻¹|); "
+            "every bijector subclass implements it."
+        )
 
     def forward(self, x):
         """y = f(x)."""

@@ -154,7 +154,10 @@ class AbstractOperator:
     def _prepare_transpose(self) -> Callable[[jax.Array], jax.Array]:
         if self.symmetric:
             return self.prepare()
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} defines no transpose product; wrap the matrix-free map "
+            "in jachess.operators.Jacobian or Matrix, whose .T is implemented."
+        )
 
     # -- derived -------------------------------------------------------------------
     @property
