@@ -35,8 +35,13 @@ lint: $(VENV)/.installed-test
 docs: $(VENV)/.installed-test
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict -d site
 
+# The dense benchmark, then RESULTS.md and its plot rebuilt from every area's results.
+# The other benchmarks (sparse, curvature, optimize, logdet) take minutes to hours;
+# their commands are in benchmarks/RESULTS.md.
 bench: $(VENV)/.installed-bench
-	$(BIN)/python benchmarks/dense.py
+	$(BIN)/python benchmarks/dense.py --out benchmarks/results/dense.md
+	$(BIN)/python benchmarks/collect_results.py
+	$(BIN)/python benchmarks/plot_results.py
 
 clean:
 	rm -rf $(VENV) site .pytest_cache
