@@ -41,8 +41,10 @@ def interleaved(candidates: dict, repeats: int) -> dict[str, tuple[float, float]
     """{name: (first-call seconds, median seconds)}, calls alternating between candidates.
 
     Alternating (rather than timing one candidate, then the next) spreads the machine's
-    drift over all of them, so their ratios are fair on a noisy machine.
+    drift over all of them, and shuffling the order each round keeps any one candidate
+    from always running right after a slow, cache-flushing one.
     """
+    rng = np.random.default_rng(0)
     first = {}
     for name, fn in candidates.items():
         start = time.perf_counter()
@@ -51,10 +53,11 @@ def interleaved(candidates: dict, repeats: int) -> dict[str, tuple[float, float]
     times = {name: [] for name in candidates}
     if max(first.values()) < 5e-3:  # fast calls: many more repeats, for a stable median
         repeats *= 10
+    names = list(candidates)
     for _ in range(repeats):
-        for name, fn in candidates.items():
+        for name in rng.permutation(names):
             start = time.perf_counter()
-            jax.block_until_ready(fn())
+            jax.block_until_ready(candidates[name]())
             times[name].append(time.perf_counter() - start)
     return {name: (first[name], float(np.median(times[name]))) for name in candidates}
 
@@ -106,6 +109,23 @@ def jacobian_rows(repeats: int) -> list[dict]:
     return rows
 
 
+def dispatch_row() -> dict:
+    """Per-call overhead alone: a 10-entry function whose compiled program is trivial."""
+    import timeit
+
+    x = jnp.linspace(0.0, 1.0, 10)
+
+    def f(v):
+        return 2.0 * v
+
+    jacfwd = jax.jit(jax.jacfwd(f))
+    jax.block_until_ready((jacfwd(x), jachess.jacobian(f, x)))
+    result = {}
+    for name, fn in (("jax", lambda: jacfwd(x)), ("ours", lambda: jachess.jacobian(f, x))):
+        result[name] = min(timeit.repeat(fn, number=2000, repeat=5)) / 2000
+    return result
+
+
 def numdifftools_row(repeats: int) -> dict:
     import numdifftools as nd
 
@@ -126,7 +146,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="also write the table to this file")
     args = parser.parse_args()
     lines = [f"jax {jax.__version__}, device {jax.devices()[0].device_kind}, float64, "
-             f"median of {args.repeats} interleaved calls after compilation", "",
+             f"median of {args.repeats} shuffled interleaved calls after compilation", "",
              "| problem | jachess auto | jax.jacfwd | jax.jacrev | jachess / faster | "
              "compile jachess | compile jax |", "|---|---|---|---|---|---|---|"]
     for r in jacobian_rows(args.repeats):
@@ -134,6 +154,9 @@ def main() -> None:
         lines.append(f"| {r['problem']} | {r['ours'] * 1e3:.3f} ms | {r['jacfwd'] * 1e3:.3f} ms"
                      f" | {rev} | {r['ratio']:.2f}x | {r['compile_ours']:.2f} s | "
                      f"{r['compile_jax']:.2f} s |")
+    d = dispatch_row()
+    lines += ["", f"dispatch alone (10-entry function, best of 5 x 2000 calls): jachess "
+              f"{d['ours'] * 1e6:.1f} us, jitted jax.jacfwd {d['jax'] * 1e6:.1f} us"]
     r = numdifftools_row(args.repeats)
     lines += ["", f"numdifftools at n = m = 100: {r['numdifftools'] * 1e3:.1f} ms, jachess "
               f"{r['ours'] * 1e3:.3f} ms: {r['speedup']:.0f}x faster "

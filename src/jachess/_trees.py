@@ -137,6 +137,10 @@ def unflatten_matrix(matrix: jax.Array, out_tree: Any, in_tree: Any) -> Any:
     """
     out_leaves, out_def = jax.tree_util.tree_flatten(out_tree)
     in_leaves, in_def = jax.tree_util.tree_flatten(in_tree)
+    if len(out_leaves) == 1 and len(in_leaves) == 1:  # the common case: no slicing at all
+        block = matrix.reshape(tuple(out_leaves[0].shape) + tuple(in_leaves[0].shape))
+        return jax.tree_util.tree_unflatten(
+            out_def, [jax.tree_util.tree_unflatten(in_def, [block])])
     row_sizes = [int(np.prod(o.shape)) for o in out_leaves]
     col_sizes = [int(np.prod(i.shape)) for i in in_leaves]
     row_starts = np.concatenate([[0], np.cumsum(row_sizes)]).astype(int)
