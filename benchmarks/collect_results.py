@@ -16,6 +16,7 @@ SECTIONS = [
     ("sparse.md", None, None),
     ("curvature.md", None, None),
     ("optimize.md", None, None),
+    ("root_systems.md", None, None),
     ("logdet.md", None, None),
 ]
 
