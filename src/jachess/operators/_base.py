@@ -149,7 +149,10 @@ class AbstractOperator:
         each later product costs only its tangent passes. once=True (a single product,
         `op @ v`): a fused forward-over-reverse pass is cheaper than linearizing first.
         """
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define prepare(once) -> (V -> A V); every operator "
+            "subclass implements it."
+        )
 
     def _prepare_transpose(self) -> Callable[[jax.Array], jax.Array]:
         if self.symmetric:

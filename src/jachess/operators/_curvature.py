@@ -163,7 +163,9 @@ class CurvatureOperator(AbstractOperator):
 
     # Kinds implement this: its Jacobian in s at s0 is the batch's curvature matrix.
     def batch_gradient(self, s, s0, batch, index) -> jax.Array:
-        raise NotImplementedError
+        raise NotImplementedError(
+            f"{type(self).__name__} must define batch_gradient (Hessian, GGN and Fisher do)."
+        )
 
     def params_at(self, s) -> Any:
         return self.selection.full(self.leaves, s)

@@ -164,7 +164,8 @@ def _raw_root(s, g, c):
 _SOLVERS = {"newton": newton_root_solve, "newton-krylov": newton_krylov_solve}
 
 
-def _root_impl(F, x0, tol, max_iterations, *, method):
+def flat_square_system(F, x0):
+    """(x_flat, unravel, flat F) for F(x) = 0, requiring as many equations as unknowns."""
     x_flat, unravel = ravel_pytree(x0)
     fun = flat_residual(F, unravel, "jachess.optimize.root")
     m = jax.eval_shape(fun, x_flat).shape[0]
@@ -174,6 +175,11 @@ def _root_impl(F, x0, tol, max_iterations, *, method):
             f"has {x_flat.shape[0]}. For over- or under-determined systems use "
             "jachess.optimize.least_squares."
         )
+    return x_flat, unravel, fun
+
+
+def _root_impl(F, x0, tol, max_iterations, *, method):
+    x_flat, unravel, fun = flat_square_system(F, x0)
     raw = _SOLVERS[method](fun, x_flat, tol, max_iterations)
     return pack(raw, unravel(raw["x"]))
 
@@ -239,15 +245,7 @@ def _sparse_root(F, x0, method, sparsity, tol, max_iterations, throw):
             f"sparsity={sparsity!r} needs method='newton' (a sparse Jacobian and a sparse "
             f"solve), but got method={method!r}; newton-krylov is matrix-free already."
         )
-    x_flat, unravel = ravel_pytree(x0)
-    fun = flat_residual(F, unravel, "jachess.optimize.root")
-    m = jax.eval_shape(fun, x_flat).shape[0]
-    if m != x_flat.shape[0]:
-        raise NotSquareError(
-            f"root requires as many equations as unknowns, but F(x) has {m} entries and x "
-            f"has {x_flat.shape[0]}. For over- or under-determined systems use "
-            "jachess.optimize.least_squares."
-        )
+    x_flat, unravel, fun = flat_square_system(F, x0)
     pattern = None if isinstance(sparsity, str) and sparsity == "auto" else sparsity
     signature = (jax.tree_util.tree_structure(x0), x_flat.shape, str(x_flat.dtype))
     try:
