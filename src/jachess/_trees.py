@@ -46,6 +46,8 @@ def as_float_tree(x: Any, name: str = "x") -> Any:
     Raises:
         InputDtypeError: for integer, boolean or complex leaves, with the fix.
     """
+    if isinstance(x, jax.Array) and _dtype_kind(x.dtype) == "float":
+        return x  # the common case, kept cheap: this runs on every solver call
     leaves, treedef = jax.tree_util.tree_flatten(x)
     if not leaves:
         raise ShapeError(

@@ -122,7 +122,7 @@ def pack(raw: dict, x) -> tuple:
 def finish(packed: tuple, method: str, throw: bool) -> OptimizeResult:
     """Build the public result from `pack`'s output (one host transfer for the integers)."""
     x, fun, cost, gradient_norm, ints = packed
-    ints = [int(v) for v in np.asarray(ints)]
+    ints = np.asarray(ints).tolist()
     status = Status(ints[1])
     result = OptimizeResult(
         x=x,
