@@ -197,6 +197,96 @@ def test_root_sparse_amg_path():
     np.testing.assert_allclose(amg.x, direct.x, atol=1e-10)
 
 
+def test_root_sparse_amg_keeps_one_hierarchy(monkeypatch):
+    # The Ruge-Stüben hierarchy is built on the first Jacobian and reused by every
+    # Newton step (the finest level takes the current J); each CG solve stays short.
+    pyamg = pytest.importorskip("pyamg")
+    from jachess.optimize import _root_sparse
+
+    builds, iterations = [], []
+    build, pcg = pyamg.ruge_stuben_solver, _root_sparse._pcg
+
+    def counted_build(A, **options):
+        builds.append(A.shape)
+        return build(A, **options)
+
+    def counted_pcg(*args):
+        out = pcg(*args)
+        iterations.append(out[1])
+        return out
+
+    monkeypatch.setattr(pyamg, "ruge_stuben_solver", counted_build)
+    monkeypatch.setattr(_root_sparse, "_pcg", counted_pcg)
+    N = 75
+    result = root(_bratu(N), jnp.zeros(N * N), sparsity="auto")
+    assert result.success, result.message
+    assert float(jnp.max(jnp.abs(result.fun))) <= 1e-10
+    assert builds == [(N * N, N * N)]
+    assert len(iterations) == int(result.num_iterations) >= 3
+    assert max(iterations) <= 10
+
+
+def test_root_sparse_without_pyamg_uses_superlu(monkeypatch):
+    # The documented fallback: with pyamg missing, every Newton step is one SuperLU solve,
+    # and the root is the AMG route's.
+    from jachess.optimize import _root_sparse
+
+    N = 75
+    F = _bratu(N)
+    solves = []
+    superlu = _root_sparse._superlu
+
+    def counted_superlu(matrix, rhs):
+        solves.append(matrix.shape)
+        return superlu(matrix, rhs)
+
+    monkeypatch.setattr(_root_sparse, "_pyamg", lambda: None)
+    monkeypatch.setattr(_root_sparse, "_superlu", counted_superlu)
+    direct = root(F, jnp.zeros(N * N), sparsity="auto")
+    assert direct.success, direct.message
+    assert len(solves) == int(direct.num_iterations) >= 3
+    monkeypatch.undo()
+    if _root_sparse._pyamg() is not None:
+        amg = root(F, jnp.zeros(N * N), sparsity="auto")
+        np.testing.assert_allclose(amg.x, direct.x, atol=1e-10)
+
+
+def test_root_sparse_nonsymmetric_jacobian_takes_gmres(monkeypatch):
+    # Bratu with a convection term: J is not symmetric, so the AMG route must use GMRES
+    # (never CG) and still find SuperLU's root.
+    pytest.importorskip("pyamg")
+    from jachess.optimize import _root_sparse
+
+    N, c = 75, 20.0
+    h = 1.0 / (N + 1)
+    bratu = _bratu(N)
+
+    def F(u):
+        P = jnp.pad(u.reshape(N, N), 1)
+        return bratu(u) + (0.5 * c * h * (P[2:, 1:-1] - P[:-2, 1:-1])).reshape(-1)
+
+    cg_calls = []
+    monkeypatch.setattr(_root_sparse, "_pcg", lambda *args: cg_calls.append(1))
+    amg = root(F, jnp.zeros(N * N), sparsity="auto")
+    assert amg.success, amg.message
+    assert not cg_calls
+    monkeypatch.setattr(_root_sparse, "AMG_MIN_SIZE", 10**9)
+    direct = root(F, jnp.zeros(N * N), sparsity="auto")
+    assert direct.success
+    np.testing.assert_allclose(amg.x, direct.x, atol=1e-10)
+
+
+def test_sparse_newton_forcing_terms():
+    # Eisenstat-Walker choice 2 with its safeguard, capped at ETA_MAX, floored so that
+    # the step asks for no more than ‖r‖ <= tol / 2.
+    from jachess.optimize._root_sparse import ETA_MAX, _forcing
+
+    assert _forcing(1.0, None, 1e-10) == ETA_MAX
+    assert _forcing(1e-3, (1.0, 0.1), 1e-10) == pytest.approx(0.9e-6)
+    assert _forcing(0.5, (1.0, 0.5), 1e-10) == ETA_MAX
+    assert _forcing(1e-9, (1e-5, 1e-3), 1e-10) == pytest.approx(0.05)
+
+
 def test_least_squares_sparse_matches_dense():
     # Extended Rosenbrock (n = 40) residuals: the sparse LM (detected pattern, LSMR steps)
     # reaches the dense LM's solution (1, ..., 1).
