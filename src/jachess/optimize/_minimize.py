@@ -84,7 +84,8 @@ def minimize(
     Methods (cost per iteration):
         "newton": exact dense Hessian (n HVPs + O(n³)), eigenvalue-modified, strong-Wolfe
             line search; quadratic convergence, escapes saddles. Small n.
-        "trust-ncg": Steihaug-Toint CG on HVPs; memory O(n), millions of variables.
+        "trust-ncg": Steihaug-Toint CG on HVPs; memory O(n), millions of variables
+            (for n <= 100 the region is scaled by √|diag ∇²f|, n more HVPs per step).
         "trust-exact": Moré-Sorensen exact trust region on the dense Hessian. Small n.
         "bfgs": dense inverse-Hessian update, O(n²); strong-Wolfe line search.
         "lbfgs": 10 (s, y) pairs, O(n); strong-Wolfe line search; large n.

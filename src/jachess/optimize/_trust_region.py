@@ -16,8 +16,16 @@ from jachess.optimize._descent import RUNNING, add_counts, converged, initial_st
 from jachess.optimize._result import Status, counts, minimize_output
 
 
-def trust_region(value_and_grad, x0, tol, max_iterations, build_model, subproblem, exact):
+def _euclidean(model, v):
+    return jnp.linalg.norm(v)
+
+
+def trust_region(
+    value_and_grad, x0, tol, max_iterations, build_model, subproblem, exact, norm=_euclidean
+):
     """build_model(x) -> (model, counts); subproblem(x, g, model, Δ) -> (p, predicted, counts).
+
+    norm(model, v): the norm the region is measured in (‖Dv‖ for a scaled region).
 
     exact: the subproblem is solved exactly, so an interior step that promises less than
     f's rounding level proves convergence at machine precision.
@@ -32,7 +40,7 @@ def trust_region(value_and_grad, x0, tol, max_iterations, build_model, subproble
         return model, {k: jnp.asarray(v, jnp.int32) for k, v in c.items()}
 
     eps = jnp.finfo(x0.dtype).eps
-    delta0 = jnp.maximum(1.0, jnp.linalg.norm(x0))
+    delta0 = jnp.maximum(1.0, norm(model0, x0))
     state = dict(
         x=x0,
         f=f0,
@@ -55,7 +63,7 @@ def trust_region(value_and_grad, x0, tol, max_iterations, build_model, subproble
         # A zero prediction with no increase means the model is exact at rounding level.
         accept = finite & (((predicted > 0) & (rho > 1e-4)) | ((predicted <= 0) & (actual >= 0)))
         accept = accept & jnp.any(p != 0)
-        step = jnp.linalg.norm(p)
+        step = norm(s["model"], p)
         delta1 = jnp.where(~finite | (rho < 0.25), 0.25 * jnp.where(finite, step, delta), delta)
         delta1 = jnp.where(finite & (rho > 0.75) & (step >= 0.99 * delta), 2.0 * delta, delta1)
         delta1 = jnp.minimum(delta1, 1e10 * delta0)
@@ -70,7 +78,7 @@ def trust_region(value_and_grad, x0, tol, max_iterations, build_model, subproble
         k = s["k"] + 1
         status = jnp.where(k >= max_iterations, Status.MAX_ITERATIONS, RUNNING)
         status = jnp.where(
-            delta1 <= 4 * eps * jnp.maximum(jnp.linalg.norm(x), 1e-30), Status.STALLED, status
+            delta1 <= 4 * eps * jnp.maximum(norm(model, x), 1e-30), Status.STALLED, status
         )
         status = jnp.where(converged(f, g, tol), Status.CONVERGED, status)
         # An interior model step that promises less than f's rounding level: converged
