@@ -223,9 +223,10 @@ def root(
         method: "newton" | "newton-krylov".
         sparsity: None (dense Jacobian, one jitted while_loop), "auto" (detect the
             Jacobian's pattern) or a boolean (n, n) pattern (dense or scipy.sparse): a
-            sparse Jacobian and a sparse solve (AMG-preconditioned GMRES with pyamg,
-            else SuperLU) in a host loop; for large sparse systems (PDEs). Only with
-            method="newton".
+            sparse Jacobian and a sparse solve (with pyamg and n >= 5000: CG for a
+            symmetric J, GMRES otherwise, preconditioned by one algebraic-multigrid
+            hierarchy; else SuperLU) in a host loop; for large sparse systems (PDEs).
+            Only with method="newton".
         tol: stop when ‖F(x)‖∞ <= tol.
         max_iterations: iteration limit (None: 100·(n+1) for the dense "newton", as
             MINPACK's hybrj budgets its evaluations, kept within [200, 1000]; 200 for
