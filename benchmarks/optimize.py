@@ -38,6 +38,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 RESULTS = ROOT / "benchmarks" / "results" / "optimize.jsonl"
 
+from problems.bratu import bratu_residual  # noqa: E402
 from problems.mgh import PROBLEMS, solved  # noqa: E402
 
 
@@ -281,12 +282,7 @@ def _bratu_problem(N, lam):
     import scipy.sparse as sp
 
     h = 1.0 / (N + 1)
-
-    def bratu(u):
-        U = u.reshape(N, N)
-        P = jnp.pad(U, 1)
-        lap = 4 * U - P[:-2, 1:-1] - P[2:, 1:-1] - P[1:-1, :-2] - P[1:-1, 2:]
-        return (lap - h * h * lam * jnp.exp(U)).reshape(-1)
+    bratu = bratu_residual(N, lam)
 
     T = sp.diags([-np.ones(N - 1), 2 * np.ones(N), -np.ones(N - 1)], [-1, 0, 1])
     laplacian = (sp.kron(sp.eye(N), T) + sp.kron(T, sp.eye(N))).tocsc()

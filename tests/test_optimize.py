@@ -10,6 +10,7 @@ import scipy.optimize
 
 from jachess import ConvergenceError, InputDtypeError, NotScalarError, NotSquareError, OptionError
 from jachess.optimize import OptimizeResult, Status, least_squares, minimize, root
+from problems.bratu import bratu_residual
 
 METHODS = ["newton", "trust-ncg", "trust-exact", "bfgs", "lbfgs"]
 
@@ -145,16 +146,6 @@ def test_result_is_a_pytree():
     assert "CONVERGED" in repr(result)
 
 
-def _bratu(N, lam=6.0):
-    h = 1.0 / (N + 1)
-
-    def F(u):
-        U = u.reshape(N, N)
-        P = jnp.pad(U, 1)
-        lap = 4 * U - P[:-2, 1:-1] - P[2:, 1:-1] - P[1:-1, :-2] - P[1:-1, 2:]
-        return (lap - h * h * lam * jnp.exp(U)).reshape(-1)
-
-    return F
 
 
 def test_root_sparse_matches_dense_and_given_pattern():
@@ -163,7 +154,7 @@ def test_root_sparse_matches_dense_and_given_pattern():
     import scipy.sparse as sp
 
     N = 12
-    F = _bratu(N)
+    F = bratu_residual(N)
     dense = root(F, jnp.zeros(N * N))
     auto = root(F, jnp.zeros(N * N), sparsity="auto")
     T = sp.diags([np.ones(N - 1), np.ones(N), np.ones(N - 1)], [-1, 0, 1])
@@ -185,7 +176,7 @@ def test_root_sparse_amg_path():
     from jachess.optimize import _root_sparse
 
     N = 75
-    F = _bratu(N)
+    F = bratu_residual(N)
     amg = root(F, jnp.zeros(N * N), sparsity="auto")
     limit = _root_sparse.AMG_MIN_SIZE
     try:
@@ -218,7 +209,7 @@ def test_root_sparse_amg_keeps_one_hierarchy(monkeypatch):
     monkeypatch.setattr(pyamg, "ruge_stuben_solver", counted_build)
     monkeypatch.setattr(_root_sparse, "_pcg", counted_pcg)
     N = 75
-    result = root(_bratu(N), jnp.zeros(N * N), sparsity="auto")
+    result = root(bratu_residual(N), jnp.zeros(N * N), sparsity="auto")
     assert result.success, result.message
     assert float(jnp.max(jnp.abs(result.fun))) <= 1e-10
     assert builds == [(N * N, N * N)]
@@ -232,7 +223,7 @@ def test_root_sparse_without_pyamg_uses_superlu(monkeypatch):
     from jachess.optimize import _root_sparse
 
     N = 75
-    F = _bratu(N)
+    F = bratu_residual(N)
     solves = []
     superlu = _root_sparse._superlu
 
@@ -259,7 +250,7 @@ def test_root_sparse_nonsymmetric_jacobian_takes_gmres(monkeypatch):
 
     N, c = 75, 20.0
     h = 1.0 / (N + 1)
-    bratu = _bratu(N)
+    bratu = bratu_residual(N)
 
     def F(u):
         P = jnp.pad(u.reshape(N, N), 1)
