@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: demo test lint bench docs clean
+.PHONY: demo test lint bench docs clean nist-strd
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,13 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.installed-demo
 	$(BIN)/jachess demo
 
-test: $(VENV)/.installed-test
+# NIST StRD nonlinear-regression data (tests/test_nist_strd.py, benchmarks/nist_strd.py):
+# the 27 .dat files from a pinned, sha256-checked PyPI sdist into .cache/ (not in git).
+# The script returns at once when the files are already there.
+nist-strd: | $(BIN)/python
+	$(BIN)/python tests/problems/fetch_nist_strd.py .cache/nist_strd
+
+test: $(VENV)/.installed-test nist-strd
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 

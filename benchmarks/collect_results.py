@@ -17,6 +17,7 @@ SECTIONS = [
     ("curvature.md", None, None),
     ("optimize.md", None, None),
     ("root_systems.md", None, None),
+    ("nist_strd.md", None, None),
     ("logdet.md", None, None),
 ]
 
