@@ -149,7 +149,7 @@ def _optimistix(name):
                                         throw=False, max_steps=10000)
                     return sol.value, sol.stats["num_steps"]
             cache[problem.number] = jax.jit(fn)
-        value, steps = cache[problem.number](jnp.asarray(problem.x0))
+        value, steps = cache[problem.number](problem.x0)
         jax.block_until_ready(value)
         steps = int(steps)
         return np.asarray(value), steps, steps, steps
@@ -170,7 +170,7 @@ def _jaxopt(name):
                 solver = jaxopt.LevenbergMarquardt(residual_fun=problem.residual, maxiter=10000,
                                                    tol=1e-10)
             cache[problem.number] = jax.jit(solver.run)
-        params, state = cache[problem.number](jnp.asarray(problem.x0))
+        params, state = cache[problem.number](problem.x0)
         jax.block_until_ready(params)
         steps = int(state.iter_num)
         return np.asarray(params), steps, steps, steps
