@@ -22,7 +22,6 @@ Stopping test: ‖F(x)‖∞ <= tol, or a Newton step smaller than 100·eps·‖
 change at working precision).
 """
 
-
 from __future__ import annotations
 
 from collections.abc import Callable
