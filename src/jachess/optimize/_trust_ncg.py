@@ -41,7 +41,7 @@ def steihaug(hvp, g, delta, max_cg):
     eps_cg = jnp.minimum(0.5, jnp.sqrt(g_norm)) * g_norm
     zero = jnp.zeros_like(g)
     state = dict(z=zero, r=g, d=-g, j=jnp.asarray(0, jnp.int32), done=g_norm <= eps_cg,
-                 p=zero)
+                 p=zero, rp=g)
 
     def body(s):
         z, r, d = s["z"], s["r"], s["d"]
@@ -55,17 +55,17 @@ def steihaug(hvp, g, delta, max_cg):
         r_new = r + alpha * bd
         small = jnp.linalg.norm(r_new) <= eps_cg
         p = jnp.where(leave, z + tau * d, z_new)
+        rp = jnp.where(leave, r + tau * bd, r_new)
         beta = jnp.vdot(r_new, r_new) / jnp.where(rr > 0, rr, 1.0)
         j = s["j"] + 1
         return dict(z=z_new, r=r_new, d=-r_new + beta * d, j=j,
-                    done=leave | small | (j >= max_cg), p=p)
+                    done=leave | small | (j >= max_cg), p=p, rp=rp)
 
     s = lax.while_loop(lambda s: ~s["done"], body, state)
-    # m(p) = gᵀp + ½pᵀBp from one more HVP: the residual CG carries drifts from
-    # g + Bp on ill-conditioned B, and a wrong prediction shrinks Δ for nothing.
-    p = s["p"]
-    predicted = -(jnp.vdot(g, p) + 0.5 * jnp.vdot(p, hvp(p)))
-    return p, predicted, s["j"] + 1
+    # m(p) = gᵀp + ½pᵀBp = ½gᵀp + ½pᵀr with r = g + Bp maintained by CG.
+    p, rp = s["p"], s["rp"]
+    predicted = -0.5 * (jnp.vdot(g, p) + jnp.vdot(p, rp))
+    return p, predicted, s["j"]
 
 
 def trust_ncg_solve(fun, x0, tol, max_iterations):
