@@ -22,10 +22,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
 import subprocess
 import sys
-import time
 
 import jax
 
@@ -37,27 +35,12 @@ import scipy.sparse.linalg  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 import jachess.spectral as spectral  # noqa: E402
+from _timing import median_time, timed  # noqa: E402
 from curvature_problems import make_problems  # noqa: E402
 from jachess.operators import Hessian  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
-
-
-def median_time(fn, repeats=7):
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    return out, time.perf_counter() - start
 
 
 # -- models (PyTorch layouts: Linear weight (out, in), images NCHW) -------------------

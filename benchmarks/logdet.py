@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import sys
 import time
 
@@ -38,24 +37,13 @@ import numpy as np  # noqa: E402
 import jachess  # noqa: E402
 from jachess._derivatives._slogdet_methods import prepare_structured  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests"))
+from _timing import median_time, timed  # noqa: E402
+from problems.residual_flow import residual_map  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 LAGS = 3
-
-
-def median_time(fn, repeats):
-    jax.block_until_ready(fn())
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        jax.block_until_ready(fn())
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
-def timed(fn):
-    start = time.perf_counter()
-    out = jax.block_until_ready(fn())
-    return out, time.perf_counter() - start
 
 
 def shifted(x, k):
@@ -80,18 +68,6 @@ def autoregressive_map():
         return jnp.sum(scale_shift(x)[0])
 
     return f, exact
-
-
-def residual_map(n, key, lipschitz=0.9):
-    kernel = 0.02 * jax.random.normal(key, (n,)) / np.sqrt(n)
-    kernel = kernel.at[jnp.array([0, 1, n - 1])].add(jnp.array([1.0, 0.3, -0.2]))
-    kernel = kernel / jnp.max(jnp.abs(jnp.fft.fft(kernel)))
-    kernel_hat = jnp.fft.fft(kernel)
-
-    def f(x):
-        return x + lipschitz * jnp.tanh(jnp.real(jnp.fft.ifft(jnp.fft.fft(x) * kernel_hat)))
-
-    return f
 
 
 def compiled(fn, x):
@@ -144,7 +120,7 @@ def logdet_rows(sizes, repeats):
                          prep_s=prep_s, colors=colors, stoch=stoch, stoch_se=stoch_se,
                          stoch_s=stoch_s))
         print(rows[-1], flush=True)
-        res = residual_map(n, jax.random.fold_in(key, 10 * n))
+        res = residual_map(n, jax.random.fold_in(key, 10 * n), 0.9)
         dense, dense_s, dense_c = bench_dense(res, x, repeats)
         stoch, stoch_se, stoch_s = bench_stochastic(res, x, key, max(1, repeats // 2))
         rows.append(dict(map="residual", n=n, exact=dense, dense=dense, dense_s=dense_s,

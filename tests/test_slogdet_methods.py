@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 import jachess
 from jachess._derivatives._slogdet_methods import choose_method, prepare_structured
+from problems.residual_flow import residual_map
 
 
 @functools.partial(jax.jit, static_argnums=0)
@@ -161,23 +162,11 @@ def test_structured_is_prepared_once_and_jit_grad_pass_through(key):
                                rtol=1e-10, atol=1e-12)
 
 
-def residual_map(n, key, lipschitz=0.7):
-    """x + c·tanh(k ⊛ x), a circulant convolution with ‖k ⊛‖₂ = 1: Lip(g) = c < 1."""
-    # A local stencil with a positive centre plus a weak dense tail (so J is dense).
-    kernel = 0.02 * jax.random.normal(key, (n,)) / jnp.sqrt(n)
-    kernel = kernel.at[jnp.array([0, 1, n - 1])].add(jnp.array([1.0, 0.3, -0.2]))
-    kernel = kernel / jnp.max(jnp.abs(jnp.fft.fft(kernel)))
-    kernel_hat = jnp.fft.fft(kernel)
-
-    def f(x):
-        return x + lipschitz * jnp.tanh(jnp.real(jnp.fft.ifft(jnp.fft.fft(x) * kernel_hat)))
-
-    return f
 
 
 def test_stochastic_is_within_its_error_bar(key):
     n = 200
-    f = residual_map(n, key)
+    f = residual_map(n, key, 0.7)
     x = jax.random.normal(jax.random.fold_in(key, 1), (n,))
     _, exact = reference(f, x)
     result = jachess.slogdet_jacobian(f, x, method="stochastic", key=key, num_probes=40,
@@ -188,7 +177,7 @@ def test_stochastic_is_within_its_error_bar(key):
 
 
 def test_stochastic_needs_a_key_and_no_transform():
-    f = residual_map(16, jax.random.key(1))
+    f = residual_map(16, jax.random.key(1), 0.7)
     with pytest.raises(jachess.OptionError, match="explicit PRNG key"):
         jachess.slogdet_jacobian(f, jnp.ones(16), method="stochastic")
     with pytest.raises(jachess.OptionError, match="cannot be traced"):
@@ -211,11 +200,11 @@ def test_auto_chooses_by_size_and_structure(key, monkeypatch):
     assert banded.method == "structured"
     np.testing.assert_allclose(banded.logabsdet, reference(banded_autoregressive, x[:40])[1],
                                rtol=1e-12)
-    residual = residual_map(48, key)
+    residual = residual_map(48, key, 0.7)
     # fft has no sparsity rule: detection says so and stays conservative (dense).
     with pytest.warns(UserWarning, match="fft"):
         assert jachess.slogdet_jacobian(residual, x[:48]).method == "dense"
-    big = residual_map(96, key)
+    big = residual_map(96, key, 0.7)
     with pytest.warns(UserWarning, match="fft"):
         assert choose_method(big, x, key) == "stochastic"
     with pytest.raises(jachess.OptionError, match="key=jax.random.key"):
