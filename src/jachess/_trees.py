@@ -110,6 +110,8 @@ def as_tangent_like(v: Any, like: Any, name: str, like_name: str = "x") -> Any:
 def require_scalar(y: Any, what: str, alternative: str) -> jax.Array:
     """Return `y` if it is a single real array of shape (); otherwise raise NotScalarError."""
     leaves, treedef = jax.tree_util.tree_flatten(y)
+    if treedef.num_leaves == 1 and isinstance(leaves[0], (int, float, np.number, np.ndarray)):
+        leaves = [jnp.asarray(leaves[0])]  # a Python or NumPy scalar, as jax.grad accepts
     if treedef.num_leaves != 1 or getattr(leaves[0], "shape", None) != ():
         raise NotScalarError(
             f"{what} requires f to return a scalar (shape ()), but f(x) is {describe(y)}. "

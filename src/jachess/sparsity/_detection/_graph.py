@@ -13,6 +13,7 @@ which elements reach it, and keeps only the second-order interactions that do.
 
 from __future__ import annotations
 
+import heapq
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -128,10 +129,16 @@ class Graph:
             if out.deps is not None:
                 reach[out.uid] = np.ones(out.size, bool)
                 self.nodes[out.uid] = out
-        for uid in sorted(self.nodes, reverse=True):  # uids grow in creation order
-            mask = reach.get(uid)
-            if mask is None or not mask.any():
-                continue
+        # Newest node first (uids grow in creation order, so children come before parents),
+        # but as a worklist: loop gates are made after the loop's outputs, so an edge may
+        # point from an older node to a newer one, and that node is then visited again.
+        pending = [-uid for uid in reach]
+        heapq.heapify(pending)
+        queued = set(reach)
+        while pending:
+            uid = -heapq.heappop(pending)
+            queued.discard(uid)
+            mask = reach[uid]
             for parent, link in self.edges.get(uid, ()):
                 if parent.deps is None:
                     continue
@@ -142,8 +149,13 @@ class Graph:
                 else:
                     add = (link.T @ mask.astype(np.int8)) > 0
                 prev = reach.get(parent.uid)
-                reach[parent.uid] = add.copy() if prev is None else (prev | add)
-                self.nodes.setdefault(parent.uid, parent)
+                grown = add.copy() if prev is None else (prev | add)
+                if prev is None or grown.sum() > prev.sum():
+                    reach[parent.uid] = grown
+                    self.nodes.setdefault(parent.uid, parent)
+                    if parent.uid not in queued:
+                        queued.add(parent.uid)
+                        heapq.heappush(pending, -parent.uid)
         total = sp.csr_array((n, n), dtype=bool)
         for node, rowmap, left, right in self.terms:
             mask = reach.get(node.uid)

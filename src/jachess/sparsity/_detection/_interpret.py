@@ -40,6 +40,8 @@ class Context:
         self.strict = strict
         self.graph = Graph(record=hessian)
         self.unproven: dict[str, str] = {}
+        # > 0 while the JVP rule of a custom_jvp function is read for second-order terms
+        self.custom_depth = 0
 
     def make(self, shape, links, value=None) -> Node:
         """A node whose deps are the OR of its links' images (and, for Hessians, its edges)."""

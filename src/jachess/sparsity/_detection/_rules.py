@@ -15,6 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jachess._errors import SparsityDetectionError
+from jachess.sparsity._detection._custom import custom_jvp_rule, custom_vjp_rule
 from jachess.sparsity._detection._graph import (
     ALL,
     IDENTITY,
@@ -89,7 +91,8 @@ _NUMPY_FOLD = {
     "clamp": lambda lo, a, hi, **_: np.clip(a, lo, hi),
     "convert_element_type": lambda a, **_: a,
     "broadcast_in_dim": _np_broadcast_in_dim,
-    "reshape": lambda a, new_sizes, **_: a.reshape(new_sizes),
+    "reshape": lambda a, new_sizes, dimensions=None, **_: (
+        a if dimensions is None else np.transpose(a, dimensions)).reshape(new_sizes),
     "squeeze": lambda a, dimensions, **_: np.squeeze(a, axis=tuple(dimensions)),
     "expand_dims": lambda a, dimensions, **_: np.expand_dims(a, tuple(dimensions)),
     "transpose": lambda a, permutation, **_: np.transpose(a, permutation),
@@ -133,6 +136,9 @@ def apply_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     if name not in _CALLS and (all(node.deps is None for node in ins) or not any_float_out):
         values = _fold(eqn, ins) or [None] * len(eqn.outvars)
         return [ctx.constant(_out_shape(eqn, k), values[k]) for k in range(len(eqn.outvars))]
+    if name not in _CALLS and all(
+            int(np.prod(v.aval.shape, dtype=np.int64)) == 0 for v in eqn.outvars):
+        return [ctx.constant(_out_shape(eqn, k)) for k in range(len(eqn.outvars))]
     rule = RULES.get(name)
     if rule is None:
         outs = conservative(eqn, ins, ctx, "has no sparsity rule (unknown primitive)")
@@ -206,9 +212,20 @@ def _mapped(node: Node, shape):
     return apply_link(broadcast_link(node, shape), node.deps, int(np.prod(shape, dtype=np.int64)))
 
 
+def _masked_link(node: Node, other: Node, shape):
+    """Broadcast link from `node`, dropped where a known constant factor `other` is zero."""
+    if other.deps is not None or other.value is None or np.all(np.asarray(other.value) != 0):
+        return broadcast_link(node, shape)
+    index = np.broadcast_to(_ids(node), shape)
+    zero = np.broadcast_to(np.asarray(other.value) == 0, shape)
+    return selection(np.where(zero, -1, index), node.size)
+
+
 def _mul(eqn, ins, ctx):
     a, b = ins
-    node = ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx))
+    shape = _out_shape(eqn)
+    links = [(x, _masked_link(x, y, shape)) for x, y in ((a, b), (b, a)) if x.deps is not None]
+    node = ctx.make(shape, links)
     if a.deps is not None and b.deps is not None:
         ctx.term(node, _mapped(a, node.shape), _mapped(b, node.shape))
     return [node]
@@ -512,7 +529,17 @@ def _scatter(eqn, ins, ctx):
     return [node]
 
 
-_register("reshape squeeze expand_dims optimization_barrier_single", _same_order)
+def _reshape_index(eqn, operand):
+    # `dimensions` (e.g. from ravel(order="F")) transposes the operand before the row-major
+    # reshape; ignoring it would give the identity where the truth is a permutation.
+    ids = _ids(operand)
+    if eqn.params.get("dimensions") is not None:
+        ids = np.transpose(ids, eqn.params["dimensions"])
+    return ids.reshape(_out_shape(eqn))
+
+
+RULES["reshape"] = _index_rule(_reshape_index)
+_register("squeeze expand_dims optimization_barrier_single", _same_order)
 RULES["broadcast_in_dim"] = _index_rule(_broadcast_index)
 RULES["transpose"] = _index_rule(_transpose_index)
 RULES["slice"] = _index_rule(_slice_index)
@@ -603,8 +630,10 @@ def _sort(eqn, ins, ctx):
 def _top_k(eqn, ins, ctx):
     operand = ins[0]
     out_shape = _out_shape(eqn)
-    lines_in = _ids(operand).reshape(-1, operand.shape[-1])
-    lines_out = np.arange(int(np.prod(out_shape, dtype=np.int64))).reshape(-1, out_shape[-1])
+    axis = eqn.params.get("axis", len(out_shape) - 1) % max(len(out_shape), 1)
+    length = out_shape[axis]
+    lines_in = np.moveaxis(_ids(operand), axis, -1).reshape(-1, operand.shape[axis])
+    lines_out = np.moveaxis(_ids(out_shape), axis, -1).reshape(-1, length)
     rows = np.repeat(lines_out, lines_in.shape[1], axis=1)
     cols = np.tile(lines_in, (1, lines_out.shape[1]))
     link = pairs_matrix(rows, cols, (lines_out.size, operand.size))
@@ -707,12 +736,129 @@ def _conv(eqn, ins, ctx):
             links.append((rhs, pairs_matrix(rows, cols, (out_size, rhs.size))))
     node = ctx.make(out_shape, links)
     if lhs.deps is not None and rhs.deps is not None and node.deps is not None:
-        ctx.term(node, node.deps, node.deps)
+        # bilinear: element o couples the lhs inputs in its window with the rhs inputs
+        (_, left), (_, right) = links
+        ctx.term(node, apply_link(left, lhs.deps, out_size), apply_link(right, rhs.deps, out_size))
     return [node]
 
 
+def _window(eqn, ins, ctx):
+    """reduce_window_{sum,max,min}: out element o depends on the operand elements of its
+    window (padding and dilations included), read off the Jacobian of the window sum."""
+    operand = ins[0]
+    out_shape = _out_shape(eqn)
+    out_size = int(np.prod(out_shape, dtype=np.int64))
+    if out_size * operand.size > _CONV_LIMIT:
+        return conservative(eqn, ins, ctx, "is too large for an exact window pattern")
+    names = ("window_dimensions", "window_strides", "padding", "base_dilation", "window_dilation")
+    params = {name: eqn.params[name] for name in names}
+    with jax.ensure_compile_time_eval():
+        jac = jax.jacfwd(
+            lambda a: jax.lax.reduce_window_sum_p.bind(a, **params).ravel()
+        )(jnp.zeros(operand.shape, jnp.float32))
+    rows, cols = np.nonzero(np.asarray(jac).reshape(out_size, operand.size))
+    return [ctx.make(out_shape, [(operand, pairs_matrix(rows, cols, (out_size, operand.size)))])]
+
+
 _register("dot_general", _dot_general)
+_register("reduce_window_sum reduce_window_max reduce_window_min", _window)
 _register("conv_general_dilated", _conv)
+
+
+# ---------------------------------------------------------------- linear algebra
+
+#: Matrix factorisations: (outputs, with the triangle each keeps: "lower", "upper" or None).
+_FACTORIZATIONS = {
+    "cholesky": (None,),  # the triangle is read off JAX's output below
+    "qr": (None, "upper"),
+    "lu": (None, None, None),
+    "eigh": (None, None),
+    "svd": (None, None, None),
+}
+
+
+def _batch_link(operand: Node, out_shape, batch: int, triangle=None) -> object:
+    """Out element (b, ...) depends on every element of batch b of the operand; elements
+    outside `triangle` ("lower"/"upper" of the last two axes) depend on nothing."""
+    out_ids = _ids(out_shape)
+    keep = np.ones(out_ids.shape, bool)
+    if triangle is not None and len(out_shape) - batch == 2:
+        rows, cols = np.indices(out_shape[-2:])
+        keep = np.broadcast_to(rows >= cols if triangle == "lower" else rows <= cols,
+                               out_shape)
+    nb = int(np.prod(out_shape[:batch], dtype=np.int64))
+    out_rows = out_ids.reshape(nb, -1)
+    keep = keep.reshape(nb, -1)
+    in_cols = _ids(operand).reshape(nb, -1)
+    rows, cols = [], []
+    for b in range(nb):
+        r = out_rows[b][keep[b]]
+        rows.append(np.repeat(r, in_cols.shape[1]))
+        cols.append(np.tile(in_cols[b], r.size))
+    size = int(np.prod(out_shape, dtype=np.int64))
+    return pairs_matrix(np.concatenate(rows), np.concatenate(cols), (size, operand.size))
+
+
+def _cholesky_triangle(eqn) -> str | None:
+    """Which triangle JAX's cholesky primitive fills (checked on a 2x2 identity)."""
+    try:
+        with jax.ensure_compile_time_eval():
+            out = np.asarray(eqn.primitive.bind(jnp.eye(2) * 4.0, **eqn.params))
+    except Exception:
+        return None
+    if out[0, 1] == 0:
+        return "lower"
+    return "upper" if out[1, 0] == 0 else None
+
+
+def _factorization(eqn, ins, ctx):
+    """Dense per matrix of a batch (a factor of a generic matrix is dense), with the
+    structural zeros of triangular factors; nonlinear."""
+    operand = ins[0]
+    batch = len(operand.shape) - 2
+    triangles = _FACTORIZATIONS[eqn.primitive.name]
+    if eqn.primitive.name == "cholesky":
+        triangles = (_cholesky_triangle(eqn),)
+    outs = []
+    for k, var in enumerate(eqn.outvars):
+        shape = _out_shape(eqn, k)
+        if not _is_float(var.aval):
+            outs.append(ctx.constant(shape))
+            continue
+        triangle = triangles[k] if k < len(triangles) else None
+        node = ctx.make(shape, [(operand, _batch_link(operand, shape, batch, triangle))])
+        if node.deps is not None:
+            ctx.term(node, node.deps, node.deps)
+        outs.append(node)
+    return outs
+
+
+def _triangular_solve(eqn, ins, ctx):
+    """X = op(A)^-1 B (left side) or B op(A)^-1: column j of X (row i on the right side)
+    depends on column j (row i) of B and on all of A; linear in B, nonlinear in A."""
+    a, b = ins
+    shape = _out_shape(eqn)
+    batch = len(shape) - 2
+    links = []
+    if a.deps is not None:
+        links.append((a, _batch_link(a, shape, batch)))
+    if b.deps is not None:
+        ids = _ids(b)
+        axis = -2 if eqn.params["left_side"] else -1
+        lines = np.moveaxis(ids, axis, -1)
+        index = np.repeat(lines[..., None, :], lines.shape[-1], axis=-2)
+        index = np.moveaxis(index, (-2, -1), (-2, -1) if axis == -1 else (-1, -2))
+        rows = np.repeat(_ids(shape)[..., None], lines.shape[-1], axis=-1)
+        links.append((b, pairs_matrix(rows, index, (int(np.prod(shape)), b.size))))
+    node = ctx.make(shape, links)
+    if a.deps is not None and node.deps is not None:
+        a_rows = apply_link(links[0][1], a.deps, node.size)
+        ctx.term(node, a_rows, node.deps)
+    return [node]
+
+
+_register(" ".join(_FACTORIZATIONS), _factorization)
+_register("triangular_solve", _triangular_solve)
 
 
 # ---------------------------------------------------------------- calls and control flow
@@ -732,10 +878,27 @@ _CALLS = {
     "core_call": _call("call_jaxpr"),
     "remat2": _call("jaxpr"),
     "checkpoint": _call("jaxpr"),
-    "custom_jvp_call": _call("call_jaxpr"),
-    "custom_vjp_call": _call("call_jaxpr"),
-    "custom_vjp_call_jaxpr": _call("fun_jaxpr"),
 }
+
+
+def _by_derivative_rule(derivative_rule) -> Rule:
+    """custom_jvp / custom_vjp: the pattern of the rule JAX differentiates (see `_custom`)."""
+
+    def rule(eqn, ins, ctx):
+        try:
+            return derivative_rule(eqn, ins, ctx)
+        except SparsityDetectionError:
+            raise
+        except Exception as error:  # a rule JAX itself cannot trace here: stay conservative
+            return conservative(
+                eqn, ins, ctx, f"has a custom derivative rule that could not be traced ({error})"
+            )
+
+    return rule
+
+
+_CALLS["custom_jvp_call"] = _by_derivative_rule(custom_jvp_rule)
+_CALLS["custom_vjp_call"] = _by_derivative_rule(custom_vjp_rule)
 RULES.update(_CALLS)
 
 
@@ -803,10 +966,70 @@ def _while(eqn, ins, ctx):
     return _loop_outputs(eqn, ins, ctx, body, consts, carry, [], outs)
 
 
+#: Scans at most this long, with at most this many body equations times steps, are
+#: unrolled: every step sees its own slice of xs and the carry of the step before (a
+#: cumulative sum gets its triangle, not the dense block the fixed point gives).
+_UNROLL_STEPS = 1_000
+_UNROLL_WORK = 50_000
+
+
+def _scan_slices(xs: list[Node], length: int, ctx) -> list[list[Node]]:
+    """Per step t, the nodes of xs[t] (constants stay constants, values kept when known)."""
+    steps = []
+    for t in range(length):
+        step = []
+        for node in xs:
+            shape = node.shape[1:]
+            value = None if node.value is None else np.asarray(node.value)[t]
+            if node.deps is None:
+                step.append(ctx.constant(shape, value))
+                continue
+            picked = selection(_ids(node)[t].ravel(), node.size)
+            step.append(ctx.make(shape, [(node, picked)], value=value))
+        steps.append(step)
+    return steps
+
+
+def _stacked(eqn, k: int, steps: list[Node], ctx) -> Node:
+    """The scan output ys[k] from its per-step slices (in time order)."""
+    shape = _out_shape(eqn, k)
+    if all(node.deps is None for node in steps):
+        return ctx.constant(shape)
+    size = int(np.prod(shape, dtype=np.int64))
+    block = size // max(len(steps), 1)
+    links = []
+    for t, node in enumerate(steps):
+        if node.deps is not None:
+            rows = np.arange(t * block, (t + 1) * block)
+            links.append((node, pairs_matrix(rows, np.arange(block), (size, block))))
+    return ctx.make(shape, links)
+
+
+def _scan_unrolled(eqn, ins, ctx):
+    num_consts, num_carry = eqn.params["num_consts"], eqn.params["num_carry"]
+    length, body = eqn.params["length"], eqn.params["jaxpr"]
+    consts = ins[:num_consts]
+    carry = list(ins[num_consts : num_consts + num_carry])
+    slices = _scan_slices(ins[num_consts + num_carry :], length, ctx)
+    order = range(length - 1, -1, -1) if eqn.params["reverse"] else range(length)
+    ys: list[list[Node]] = [[] for _ in range(len(eqn.outvars) - num_carry)]
+    for t in order:
+        outs = interpret(body, consts + carry + slices[t], ctx)
+        carry = outs[:num_carry]
+        for k, y in enumerate(outs[num_carry:]):
+            ys[k].append(y)
+    if eqn.params["reverse"]:
+        ys = [steps[::-1] for steps in ys]
+    return carry + [_stacked(eqn, num_carry + k, steps, ctx) for k, steps in enumerate(ys)]
+
+
 def _scan(eqn, ins, ctx):
     num_consts, num_carry = eqn.params["num_consts"], eqn.params["num_carry"]
     length = eqn.params["length"]
     body = eqn.params["jaxpr"]
+    work = length * max(len(_closed_eqns(body)), 1)
+    if length <= _UNROLL_STEPS and work <= _UNROLL_WORK:
+        return _scan_unrolled(eqn, ins, ctx)
     consts = ins[:num_consts]
     init = ins[num_consts : num_consts + num_carry]
     xs = ins[num_consts + num_carry :]
@@ -814,15 +1037,12 @@ def _scan(eqn, ins, ctx):
     for node in xs:
         shape = node.shape[1:]
         size = int(np.prod(shape, dtype=np.int64))
-        if node.deps is None or length == 0:
+        if node.deps is None:
             slices.append(ctx.constant(shape))
             continue
         rows = np.tile(np.arange(size), length)
         link = pairs_matrix(rows, np.arange(node.size), (size, node.size))
         slices.append(ctx.make(shape, [(node, link)]))
-    if length == 0:
-        return list(init) + [ctx.constant(_out_shape(eqn, k)) for k in range(num_carry,
-                                                                        len(eqn.outvars))]
     carry, ys = _fixed_point(body, consts, init, slices, ctx)
     outs = [
         ctx.make(node.shape, [(node, IDENTITY)]) if node.deps is not None else ctx.constant(
@@ -837,6 +1057,10 @@ def _scan(eqn, ins, ctx):
         link = selection(np.tile(np.arange(y.size), length), y.size)
         outs.append(ctx.make(shape, [(y, link)]))
     return _loop_outputs(eqn, ins, ctx, body, consts, carry, slices, outs)
+
+
+def _closed_eqns(jaxpr):
+    return (jaxpr.jaxpr if hasattr(jaxpr, "jaxpr") else jaxpr).eqns
 
 
 _register("cond", _cond)

@@ -1,0 +1,217 @@
+"""Functions with custom derivative rules (jax.custom_jvp, jax.custom_vjp).
+
+JAX differentiates such a function through its rule, not through its primal body, so the
+pattern must come from the rule: a straight-through estimator ``round`` with JVP ``t``
+has the identity Jacobian although its primal body has none.
+
+First order: the rule is traced once by JAX itself (``jax.jvp`` or ``jax.vjp`` of the
+re-bound primitive) and interpreted with the primal values held constant, so only the
+tangent map is read: out element o depends on input element i when the tangent (or
+cotangent) of one reaches the other. That local link matrix then maps the inputs'
+dependency rows as any other link does.
+
+Second order (Hessians of a custom_jvp function): the derivative of the tangent map
+J(x)·t with respect to x. The JVP jaxpr is interpreted once more with real primal and
+tangent nodes (the tangent of input k carries input k's dependency rows), so every
+product t·c(x) records its pairs. A custom function met inside that second pass, and
+every custom_vjp function, takes the nonlinear default instead (each output element
+couples all inputs it depends on): sound, and it keeps the rules of a function whose
+JVP calls itself (``jnp.sinc``) from unfolding without end.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import scipy.sparse as sp
+
+from jachess.sparsity._detection._graph import IDENTITY, Node
+from jachess.sparsity._detection._interpret import Context, interpret
+
+
+def _is_float_shape(aval) -> bool:
+    return jnp.issubdtype(aval.dtype, jnp.inexact)
+
+
+def _rebound(eqn):
+    """The equation's primitive as a Python function of its inputs (as jax.core does)."""
+    params = eqn.primitive.get_bind_params(eqn.params)
+    if isinstance(params, tuple):  # older JAX: (subfuns, params)
+        subfuns, params = params
+    else:
+        subfuns = ()
+
+    def call(*args):
+        out = eqn.primitive.bind(*subfuns, *args, **params)
+        return list(out) if eqn.primitive.multiple_results else [out]
+
+    return call
+
+
+def _dead_code_removed(closed):
+    """Drop equations that no output needs (the primal half of a traced JVP)."""
+    try:
+        from jax._src.interpreters import partial_eval as pe
+
+        jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, True, instantiate=True)
+        return closed.replace(jaxpr=jaxpr)
+    except Exception:  # private API moved: interpreting dead code is only slower
+        return closed
+
+
+def _local_identity(sizes: list[int], k: int) -> sp.csr_array:
+    """Dependency rows of block k when the blocks are numbered one after another."""
+    start = int(np.sum(sizes[:k]))
+    total = int(np.sum(sizes))
+    cols = np.arange(start, start + sizes[k])
+    return sp.csr_array(
+        (np.ones(sizes[k], bool), (np.arange(sizes[k]), cols)), shape=(sizes[k], total)
+    )
+
+
+def _constant(node: Node) -> Node:
+    return Node(node.shape, value=node.value)
+
+
+def _jvp_jaxpr(eqn, float_in: list[int]):
+    """Closed jaxpr of (primals..., tangents of the float inputs...) -> output tangents."""
+    call = _rebound(eqn)
+    avals = [v.aval for v in eqn.invars]
+
+    def tangent_map(*args):
+        primals, tangents = list(args[: len(avals)]), args[len(avals) :]
+
+        def of_floats(*floats):
+            full = list(primals)
+            for k, value in zip(float_in, floats):
+                full[k] = value
+            return call(*full)
+
+        _, out_tangents = jax.jvp(of_floats, [primals[k] for k in float_in], list(tangents))
+        return out_tangents
+
+    specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals]
+    specs += [specs[k] for k in float_in]
+    return _dead_code_removed(jax.make_jaxpr(tangent_map)(*specs))
+
+
+def _vjp_jaxpr(eqn, float_in: list[int], float_out: list[int]):
+    """Closed jaxpr of (primals..., cotangents of the float outputs...) -> input cotangents."""
+    call = _rebound(eqn)
+    avals = [v.aval for v in eqn.invars]
+
+    def cotangent_map(*args):
+        primals, cotangents = list(args[: len(avals)]), args[len(avals) :]
+
+        def of_floats(*floats):
+            full = list(primals)
+            for k, value in zip(float_in, floats):
+                full[k] = value
+            outs = call(*full)
+            return [outs[k] for k in float_out]
+
+        _, pull = jax.vjp(of_floats, *[primals[k] for k in float_in])
+        return list(pull(list(cotangents)))
+
+    specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals]
+    out_avals = [eqn.outvars[k].aval for k in float_out]
+    specs += [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in out_avals]
+    return _dead_code_removed(jax.make_jaxpr(cotangent_map)(*specs))
+
+
+def _first_order(jaxpr, ins: list[Node], seeds: list[Node], local_n: int, ctx: Context):
+    """Dependency rows (on the local seed numbering) of the jaxpr's outputs, primals constant."""
+    local = Context(local_n, hessian=False, strict=ctx.strict)
+    outs = interpret(jaxpr, [_constant(node) for node in ins] + seeds, local)
+    for primitive, reason in local.unproven.items():
+        ctx.unproven_here(primitive, reason)
+    return [None if out.deps is None else out.deps for out in outs]
+
+
+def _float_positions(avals) -> list[int]:
+    return [k for k, aval in enumerate(avals) if _is_float_shape(aval)]
+
+
+def _varying_float_inputs(eqn, ins: list[Node]) -> list[int]:
+    """Positions of the float inputs that depend on x (the others are held constant)."""
+    return [k for k in _float_positions([v.aval for v in eqn.invars]) if ins[k].deps is not None]
+
+
+def custom_jvp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
+    """Outputs of a custom_jvp function, read from its JVP rule (see the module docstring)."""
+    float_in = _varying_float_inputs(eqn, ins)
+    jaxpr = _jvp_jaxpr(eqn, float_in)
+    sizes = [ins[k].size for k in float_in]
+    seeds = [
+        Node(ins[k].shape, deps=_local_identity(sizes, j)) for j, k in enumerate(float_in)
+    ]
+    local_rows = _first_order(jaxpr, ins, seeds, int(np.sum(sizes)), ctx)
+    outs = _outputs_from_local(eqn, ins, float_in, sizes, local_rows, ctx)
+    if not ctx.hessian:
+        return outs
+    if ctx.custom_depth > 0:
+        for node in outs:
+            if node.deps is not None:
+                ctx.term(node, node.deps, node.deps)
+        return outs
+    tangents = [ctx.make(ins[k].shape, [(ins[k], IDENTITY)]) for k in float_in]
+    ctx.custom_depth += 1
+    try:
+        tangent_outs = interpret(jaxpr, list(ins) + tangents, ctx)
+    finally:
+        ctx.custom_depth -= 1
+    for node, tangent in zip(outs, tangent_outs):
+        if node.deps is not None and tangent.deps is not None:
+            ctx.graph.add_edges(node, [(tangent, IDENTITY)])
+    return outs
+
+
+def custom_vjp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
+    """Outputs of a custom_vjp function, read from its backward rule."""
+    float_in = _varying_float_inputs(eqn, ins)
+    float_out = _float_positions([v.aval for v in eqn.outvars])
+    jaxpr = _vjp_jaxpr(eqn, float_in, float_out)
+    out_sizes = [int(np.prod(eqn.outvars[k].aval.shape, dtype=np.int64)) for k in float_out]
+    seeds = [
+        Node(tuple(eqn.outvars[k].aval.shape), deps=_local_identity(out_sizes, j))
+        for j, k in enumerate(float_out)
+    ]
+    # rows of input cotangent k on the output numbering; transposed, they are the links
+    cotangent_rows = _first_order(jaxpr, ins, seeds, int(np.sum(out_sizes)), ctx)
+    starts = np.concatenate([[0], np.cumsum(out_sizes)]).astype(np.int64)
+    outs = []
+    for k, var in enumerate(eqn.outvars):
+        shape = tuple(int(d) for d in var.aval.shape)
+        if k not in float_out:
+            outs.append(ctx.constant(shape))
+            continue
+        j = float_out.index(k)
+        links = []
+        for k_in, rows in zip(float_in, cotangent_rows):
+            if rows is None:
+                continue
+            links.append((ins[k_in], sp.csr_array(rows.T[starts[j] : starts[j + 1]], dtype=bool)))
+        node = ctx.make(shape, links)
+        if node.deps is not None:
+            ctx.term(node, node.deps, node.deps)
+        outs.append(node)
+    return outs
+
+
+def _outputs_from_local(eqn, ins, float_in, sizes, local_rows, ctx: Context) -> list[Node]:
+    """Output nodes whose links are the local tangent map's blocks, one per float input."""
+    starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    outs = []
+    for var, rows in zip(eqn.outvars, local_rows):
+        shape = tuple(int(d) for d in var.aval.shape)
+        if rows is None or not _is_float_shape(var.aval):
+            outs.append(ctx.constant(shape))
+            continue
+        rows = sp.csr_array(rows, dtype=bool)
+        links = [
+            (ins[k], sp.csr_array(rows[:, starts[j] : starts[j + 1]], dtype=bool))
+            for j, k in enumerate(float_in)
+        ]
+        outs.append(ctx.make(shape, links))
+    return outs
