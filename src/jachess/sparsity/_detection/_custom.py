@@ -215,3 +215,73 @@ def _outputs_from_local(eqn, ins, float_in, sizes, local_rows, ctx: Context) -> 
         ]
         outs.append(ctx.make(shape, links))
     return outs
+
+
+def _reach_closure(pattern: sp.csr_array) -> sp.csr_array:
+    """Reflexive transitive closure of a square pattern, by repeated squaring.
+
+    A nonsingular A has A^-1 = p(A) for a polynomial p (Cayley-Hamilton), so the pattern of
+    A^-1 lies inside the closure of the pattern of A.
+    """
+    size = pattern.shape[0]
+    closure = (sp.eye_array(size, dtype=bool, format="csr") + pattern).astype(bool)
+    while True:
+        grown = (closure + (closure @ closure)).astype(bool)
+        if grown.nnz == closure.nnz:
+            return grown.tocsr()
+        closure = grown
+
+
+def custom_linear_solve_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
+    """x = A(θ)^-1 b from lax.custom_linear_solve (jnp.linalg.solve, jax.scipy solvers).
+
+    The primitive's contract is solve(matvec, matvec(x)) == x, so the solve is A^-1 whatever
+    its body does (its LU pivots are value-dependent indices that would make it dense):
+    x depends on b through closure(pattern(A)), and on θ through
+    closure(pattern(A)) · pattern(∂(A x)/∂θ), both read from the matvec jaxpr.
+    Cost: one local pass over matvec, and boolean squarings of the b-sized pattern.
+    """
+    lengths = eqn.params["const_lengths"]
+    matvec = eqn.params["jaxprs"].matvec
+    num_consts = sum(lengths)
+    consts, rhs = ins[: lengths.matvec], ins[num_consts:]
+    rhs_sizes = [node.size for node in rhs]
+    m = int(np.sum(rhs_sizes))
+    seeds = [Node(node.shape, deps=_local_identity(rhs_sizes, j)) for j, node in enumerate(rhs)]
+    a_rows = _first_order(matvec, [], [_constant(c) for c in consts] + seeds, m, ctx)
+    a_pattern = sp.csr_array(
+        sp.vstack([rows if rows is not None else sp.csr_array((s, m), dtype=bool)
+                   for rows, s in zip(a_rows, rhs_sizes)]), dtype=bool)
+    inverse = _reach_closure(a_pattern)
+
+    varying = [k for k, c in enumerate(consts) if c.deps is not None]
+    theta_links = []
+    if varying:
+        sizes = [consts[k].size for k in varying]
+        const_seeds = [Node(consts[k].shape, deps=_local_identity(sizes, j))
+                       for j, k in enumerate(varying)]
+        inputs = [_constant(c) for c in consts]
+        for j, k in enumerate(varying):
+            inputs[k] = const_seeds[j]
+        theta_rows = _first_order(matvec, [], inputs + [_constant(r) for r in rhs],
+                                  int(np.sum(sizes)), ctx)
+        stacked = sp.csr_array(
+            sp.vstack([rows if rows is not None else sp.csr_array((s, int(np.sum(sizes))),
+                                                                  dtype=bool)
+                       for rows, s in zip(theta_rows, rhs_sizes)]), dtype=bool)
+        starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        for j, k in enumerate(varying):
+            theta_links.append((consts[k], stacked[:, starts[j] : starts[j + 1]]))
+
+    starts = np.concatenate([[0], np.cumsum(rhs_sizes)]).astype(np.int64)
+    outs = []
+    for j, var in enumerate(eqn.outvars):
+        block = inverse[starts[j] : starts[j + 1]]
+        links = [(node, sp.csr_array(block[:, starts[i] : starts[i + 1]], dtype=bool))
+                 for i, node in enumerate(rhs) if node.deps is not None]
+        links += [(node, sp.csr_array((block @ link).astype(bool))) for node, link in theta_links]
+        node = ctx.make(tuple(int(d) for d in var.aval.shape), links)
+        if node.deps is not None and varying:
+            ctx.term(node, node.deps, node.deps)
+        outs.append(node)
+    return outs

@@ -16,7 +16,11 @@ import jax.numpy as jnp
 import numpy as np
 
 from jachess._errors import SparsityDetectionError
-from jachess.sparsity._detection._custom import custom_jvp_rule, custom_vjp_rule
+from jachess.sparsity._detection._custom import (
+    custom_jvp_rule,
+    custom_linear_solve_rule,
+    custom_vjp_rule,
+)
 from jachess.sparsity._detection._graph import (
     ALL,
     IDENTITY,
@@ -252,7 +256,18 @@ def _integer_pow(eqn, ins, ctx):
 
 
 def _select_n(eqn, ins, ctx):
-    return [ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx, ins[1:]))]
+    predicate, cases = ins[0], ins[1:]
+    shape = _out_shape(eqn)
+    if predicate.value is None:  # value-dependent choice: the union of the cases
+        return [ctx.make(shape, _elementwise_links(eqn, ins, ctx, cases))]
+    # a known predicate (jnp.tril, masks built from iota) picks one case per element
+    chosen = np.broadcast_to(np.asarray(predicate.value).astype(np.int64), shape)
+    links = []
+    for k, node in enumerate(cases):
+        if node.deps is not None:
+            index = np.broadcast_to(_ids(node), shape)
+            links.append((node, selection(np.where(chosen == k, index, -1), node.size)))
+    return [ctx.make(shape, links)]
 
 
 _register(_LINEAR, _linear)
@@ -564,7 +579,8 @@ def _identity_multi(eqn, ins, ctx):
     ]
 
 
-_register("optimization_barrier", _identity_multi)
+_register("optimization_barrier device_put sharding_constraint pvary mesh_cast reshard",
+          _identity_multi)
 
 
 # ---------------------------------------------------------------- reductions, scans, sort
@@ -899,12 +915,17 @@ def _by_derivative_rule(derivative_rule) -> Rule:
 
 _CALLS["custom_jvp_call"] = _by_derivative_rule(custom_jvp_rule)
 _CALLS["custom_vjp_call"] = _by_derivative_rule(custom_vjp_rule)
+_CALLS["custom_linear_solve"] = _by_derivative_rule(custom_linear_solve_rule)
 RULES.update(_CALLS)
 
 
 def _cond(eqn, ins, ctx):
-    operands = ins[1:]
-    per_branch = [interpret(branch, operands, ctx) for branch in eqn.params["branches"]]
+    index, operands = ins[0], ins[1:]
+    branches = eqn.params["branches"]
+    if index.value is not None and np.size(index.value) == 1:  # known: only that branch runs
+        taken = int(np.clip(np.asarray(index.value).item(), 0, len(branches) - 1))
+        branches = [branches[taken]]
+    per_branch = [interpret(branch, operands, ctx) for branch in branches]
     outs = []
     for k in range(len(eqn.outvars)):
         sources = [(branch[k], IDENTITY) for branch in per_branch]
@@ -1030,6 +1051,9 @@ def _scan(eqn, ins, ctx):
     work = length * max(len(_closed_eqns(body)), 1)
     if length <= _UNROLL_STEPS and work <= _UNROLL_WORK:
         return _scan_unrolled(eqn, ins, ctx)
+    ctx.unproven_here(
+        "scan", f"of {length} steps is summarised by a fixed point over its carry (every step "
+        "sees every slice of xs); shorter scans are unrolled exactly")
     consts = ins[:num_consts]
     init = ins[num_consts : num_consts + num_carry]
     xs = ins[num_consts + num_carry :]
