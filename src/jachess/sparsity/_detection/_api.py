@@ -43,8 +43,11 @@ def jacobian_pattern(f: Callable, x: Any, *, strict: bool = False) -> sp.csr_arr
 
     Interprets the jaxpr of f once (no derivative is evaluated): entry (i, j) is set
     when output i can depend on input j for some input value (both branches of a cond,
-    every case of a select). Cost: one trace of f plus sparse-matrix work linear in the
-    number of dependencies.
+    every case of a select). Functions with custom derivative rules are read through the
+    rule JAX differentiates (custom_jvp's JVP, custom_vjp's backward pass); scans up to
+    1000 steps are unrolled. The pattern is sound: where a primitive cannot be proven it
+    is made denser and a SparsityWarning names it. Cost: one trace of f plus sparse-matrix
+    work linear in the number of dependencies.
 
     Args:
         f: function of an array or pytree, returning an array or pytree.

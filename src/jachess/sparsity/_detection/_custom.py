@@ -74,6 +74,24 @@ def _constant(node: Node) -> Node:
     return Node(node.shape, value=node.value)
 
 
+def _traced_once(kind: str):
+    """Cache a rule's traced jaxpr per equation for one detection run: an unrolled scan meets
+    the same equation once per step, and tracing costs milliseconds."""
+
+    def decorate(trace):
+        def cached(eqn, *positions, ctx: Context):
+            key = (kind, id(eqn), *(tuple(p) for p in positions))
+            found = ctx.traced.get(key)
+            if found is None:
+                found = ctx.traced[key] = (eqn, trace(eqn, *positions))  # eqn kept alive
+            return found[1]
+
+        return cached
+
+    return decorate
+
+
+@_traced_once("jvp")
 def _jvp_jaxpr(eqn, float_in: list[int]):
     """Closed jaxpr of (primals..., tangents of the float inputs...) -> output tangents."""
     call = _rebound(eqn)
@@ -96,6 +114,7 @@ def _jvp_jaxpr(eqn, float_in: list[int]):
     return _dead_code_removed(jax.make_jaxpr(tangent_map)(*specs))
 
 
+@_traced_once("vjp")
 def _vjp_jaxpr(eqn, float_in: list[int], float_out: list[int]):
     """Closed jaxpr of (primals..., cotangents of the float outputs...) -> input cotangents."""
     call = _rebound(eqn)
@@ -123,6 +142,7 @@ def _vjp_jaxpr(eqn, float_in: list[int], float_out: list[int]):
 def _first_order(jaxpr, ins: list[Node], seeds: list[Node], local_n: int, ctx: Context):
     """Dependency rows (on the local seed numbering) of the jaxpr's outputs, primals constant."""
     local = Context(local_n, hessian=False, strict=ctx.strict)
+    local.traced = ctx.traced
     outs = interpret(jaxpr, [_constant(node) for node in ins] + seeds, local)
     for primitive, reason in local.unproven.items():
         ctx.unproven_here(primitive, reason)
@@ -141,7 +161,7 @@ def _varying_float_inputs(eqn, ins: list[Node]) -> list[int]:
 def custom_jvp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     """Outputs of a custom_jvp function, read from its JVP rule (see the module docstring)."""
     float_in = _varying_float_inputs(eqn, ins)
-    jaxpr = _jvp_jaxpr(eqn, float_in)
+    jaxpr = _jvp_jaxpr(eqn, float_in, ctx=ctx)
     sizes = [ins[k].size for k in float_in]
     seeds = [
         Node(ins[k].shape, deps=_local_identity(sizes, j)) for j, k in enumerate(float_in)
@@ -171,7 +191,7 @@ def custom_vjp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     """Outputs of a custom_vjp function, read from its backward rule."""
     float_in = _varying_float_inputs(eqn, ins)
     float_out = _float_positions([v.aval for v in eqn.outvars])
-    jaxpr = _vjp_jaxpr(eqn, float_in, float_out)
+    jaxpr = _vjp_jaxpr(eqn, float_in, float_out, ctx=ctx)
     out_sizes = [int(np.prod(eqn.outvars[k].aval.shape, dtype=np.int64)) for k in float_out]
     seeds = [
         Node(tuple(eqn.outvars[k].aval.shape), deps=_local_identity(out_sizes, j))

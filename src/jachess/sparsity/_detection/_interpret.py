@@ -28,7 +28,11 @@ _FOLD_LIMIT = 5_000_000
 
 
 class SparsityWarning(UserWarning):
-    """Detection could not prove a pattern for some elements and made them conservative."""
+    """Detection could not prove a pattern for some elements and made them conservative.
+
+    The message names each primitive and why (value-dependent indices, no rule, a scan too
+    long to unroll); the pattern is still sound. Pass ``strict=True`` to raise instead.
+    """
 
 
 class Context:
@@ -42,6 +46,8 @@ class Context:
         self.unproven: dict[str, str] = {}
         # > 0 while the JVP rule of a custom_jvp function is read for second-order terms
         self.custom_depth = 0
+        # traced derivative rules of custom_jvp / custom_vjp equations, per equation
+        self.traced: dict = {}
 
     def make(self, shape, links, value=None) -> Node:
         """A node whose deps are the OR of its links' images (and, for Hessians, its edges)."""

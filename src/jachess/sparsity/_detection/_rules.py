@@ -991,7 +991,7 @@ def _while(eqn, ins, ctx):
 #: unrolled: every step sees its own slice of xs and the carry of the step before (a
 #: cumulative sum gets its triangle, not the dense block the fixed point gives).
 _UNROLL_STEPS = 1_000
-_UNROLL_WORK = 50_000
+_UNROLL_WORK = 20_000
 
 
 def _scan_slices(xs: list[Node], length: int, ctx) -> list[list[Node]]:
