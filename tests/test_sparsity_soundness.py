@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from jax import lax
+from jax.experimental import sparse as jsparse
 
 from jachess._errors import SparsityDetectionError
 from jachess.sparsity import (
@@ -89,6 +90,10 @@ def clipped_identity(x):
 clipped_identity.defvjp(lambda x: (x, None), lambda _, ct: (jnp.clip(ct, -1.0, 1.0),))
 
 
+BCOO_MATRIX = jsparse.BCOO.fromdense(jnp.array(
+    [[1.0, 0, 0, 2, 0, 0], [0, 0, 3, 0, 0, 0], [0, 0, 0, 0, 0, 0], [4, 0, 0, 0, 5, 6]]))
+
+
 # ---------------------------------------------------------------- the reproducers
 
 JACOBIAN_CASES = {
@@ -122,6 +127,14 @@ JACOBIAN_CASES = {
                                                      lambda u: u * u[0]], x), 4, "exact"),
     "cond_on_loop_counter": (lambda x: lax.fori_loop(0, 3, lambda i, c: lax.cond(
         i == 1, lambda u: u * jnp.roll(u, 1), lambda u: u, c), x), 4, "exact"),
+    # folded float arithmetic can round to 0 where XLA does not (linspace(-0.5, 0.5)[250]):
+    # such values may not drop entries or pick branches
+    "linspace_factor": (lambda x: x[0] * jnp.linspace(-0.5, 0.5, 501) + x[1], 2, "exact"),
+    "linspace_predicate": (lambda x: jnp.where(jnp.linspace(-0.5, 0.5, 501) > 0, x[0], x[1]),
+                           2, "sound"),
+    "stencil_built_inside": (lambda x: (2 * jnp.eye(6) - jnp.eye(6, k=1) - jnp.eye(6, k=-1)) @ x,
+                             6, "exact"),
+    "bcoo_matvec": (lambda x: BCOO_MATRIX @ jnp.sin(x), 6, "exact"),
     "tril": (lambda x: jnp.tril(x.reshape(3, 3)), 9, "exact"),
     "where_known_mask": (lambda x: jnp.where(jnp.arange(9) % 2 == 0, x, x[::-1] ** 2), 9,
                          "exact"),

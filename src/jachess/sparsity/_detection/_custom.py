@@ -71,7 +71,8 @@ def _local_identity(sizes: list[int], k: int) -> sp.csr_array:
 
 
 def _constant(node: Node) -> Node:
-    return Node(node.shape, value=node.value)
+    return Node(node.shape, value=node.value, exact=node.exact,
+                maybe_nonzero=None if node.deps is not None else node.maybe_nonzero)
 
 
 def _traced_once(kind: str):

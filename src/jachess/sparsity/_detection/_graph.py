@@ -36,11 +36,30 @@ class Node:
     shape: tuple[int, ...]
     deps: Any = None  # sp.csr_array (size, n) of bool, or None when constant
     value: Any = None  # numpy array when known at detection time
+    # value is bit-for-bit what XLA computes (literals, structural ops, integer arithmetic);
+    # folded float arithmetic may round differently under fusion (linspace: 0 vs 5e-18)
+    exact: bool = True
+    # for an inexact value: where it can be nonzero (a superset), when that is known
+    maybe_nonzero: Any = None
     uid: int = field(default_factory=lambda: next(_ids))
 
     @property
     def size(self) -> int:
         return int(np.prod(self.shape, dtype=np.int64))
+
+    @property
+    def trusted(self):
+        """The value when it is known exactly (safe for indices and predicates), else None."""
+        return self.value if self.exact else None
+
+    @property
+    def nonzero(self):
+        """Bool array holding every element that can be nonzero, or None when unknown."""
+        if self.deps is not None:
+            return None
+        if self.value is not None and self.exact:
+            return np.asarray(self.value) != 0
+        return self.maybe_nonzero
 
 
 def empty_rows(size: int, n: int) -> sp.csr_array:

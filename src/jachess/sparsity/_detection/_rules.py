@@ -9,6 +9,7 @@ function the pairs deps(a) x deps(a).
 
 from __future__ import annotations
 
+import types
 from collections.abc import Callable
 
 import jax
@@ -133,13 +134,75 @@ def _fold(eqn, ins: list[Node]):
         return None
 
 
+#: Primitives whose folded value equals XLA's bit for bit (no float rounding choices).
+_EXACT_FOLD = frozenset(
+    "broadcast_in_dim reshape squeeze expand_dims transpose rev slice concatenate pad "
+    "select_n gather dynamic_slice dynamic_update_slice scatter iota convert_element_type "
+    "copy copy_p neg abs max min clamp sign floor ceil round eq ne lt le gt ge and or not xor "
+    "sort stop_gradient reduce_max reduce_min argmax argmin split".split()
+)
+
+
+#: Primitives that move or copy elements: zero-ness goes wherever the elements go.
+_STRUCTURAL = frozenset(
+    "broadcast_in_dim reshape squeeze expand_dims transpose rev slice concatenate pad "
+    "select_n gather dynamic_slice dynamic_update_slice scatter convert_element_type copy "
+    "copy_p neg abs".split()
+)
+
+
+def _nonzero_superset(eqn, ins: list[Node]):
+    """Where an inexactly folded float result can be nonzero, from its inputs' supersets."""
+    name = eqn.primitive.name
+    shape = _out_shape(eqn)
+    if name in ("mul", "add", "sub", "add_any", "div"):
+        masks = [node.nonzero for node in ins]
+        if any(m is None for m in masks):
+            return None
+        if name == "mul":
+            return np.broadcast_to(masks[0] & masks[1], shape)
+        if name == "div":
+            return np.broadcast_to(masks[0], shape)
+        return np.broadcast_to(masks[0] | masks[1], shape)
+    if name not in _STRUCTURAL:
+        return None
+    # the same structural op applied to 0/1 stand-ins; indices and predicates must be exact
+    stand_ins = []
+    for var, node in zip(eqn.invars, ins):
+        if _is_float(var.aval):
+            if node.nonzero is None:
+                return None
+            stand_ins.append(Node(node.shape, value=np.asarray(node.nonzero, var.aval.dtype)))
+        elif node.trusted is None:
+            return None
+        else:
+            stand_ins.append(Node(node.shape, value=node.trusted))
+    folded = _fold(eqn, stand_ins)
+    return None if folded is None else np.asarray(folded[0]) != 0
+
+
+def _constant_outputs(eqn, ins: list[Node], ctx: Context) -> list[Node]:
+    """Outputs that do not depend on x (or are not floats), with folded values when cheap."""
+    values = _fold(eqn, ins) or [None] * len(eqn.outvars)
+    avals = [v.aval for v in eqn.invars] + [v.aval for v in eqn.outvars]
+    exact = all(node.exact for node in ins) and (
+        eqn.primitive.name in _EXACT_FOLD or not any(_is_float(a) for a in avals))
+    outs = []
+    for k in range(len(eqn.outvars)):
+        node = ctx.constant(_out_shape(eqn, k), values[k])
+        node.exact = exact
+        if not exact and values[k] is not None and len(eqn.outvars) == 1:
+            node.maybe_nonzero = _nonzero_superset(eqn, ins)
+        outs.append(node)
+    return outs
+
+
 def apply_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     """Output nodes of one equation."""
     name = eqn.primitive.name
     any_float_out = any(_is_float(v.aval) for v in eqn.outvars)
     if name not in _CALLS and (all(node.deps is None for node in ins) or not any_float_out):
-        values = _fold(eqn, ins) or [None] * len(eqn.outvars)
-        return [ctx.constant(_out_shape(eqn, k), values[k]) for k in range(len(eqn.outvars))]
+        return _constant_outputs(eqn, ins, ctx)
     if name not in _CALLS and all(
             int(np.prod(v.aval.shape, dtype=np.int64)) == 0 for v in eqn.outvars):
         return [ctx.constant(_out_shape(eqn, k)) for k in range(len(eqn.outvars))]
@@ -218,10 +281,11 @@ def _mapped(node: Node, shape):
 
 def _masked_link(node: Node, other: Node, shape):
     """Broadcast link from `node`, dropped where a known constant factor `other` is zero."""
-    if other.deps is not None or other.value is None or np.all(np.asarray(other.value) != 0):
+    nonzero = other.nonzero
+    if nonzero is None or np.all(nonzero):
         return broadcast_link(node, shape)
     index = np.broadcast_to(_ids(node), shape)
-    zero = np.broadcast_to(np.asarray(other.value) == 0, shape)
+    zero = np.broadcast_to(~nonzero, shape)
     return selection(np.where(zero, -1, index), node.size)
 
 
@@ -258,10 +322,10 @@ def _integer_pow(eqn, ins, ctx):
 def _select_n(eqn, ins, ctx):
     predicate, cases = ins[0], ins[1:]
     shape = _out_shape(eqn)
-    if predicate.value is None:  # value-dependent choice: the union of the cases
+    if predicate.trusted is None:  # value-dependent choice: the union of the cases
         return [ctx.make(shape, _elementwise_links(eqn, ins, ctx, cases))]
     # a known predicate (jnp.tril, masks built from iota) picks one case per element
-    chosen = np.broadcast_to(np.asarray(predicate.value).astype(np.int64), shape)
+    chosen = np.broadcast_to(np.asarray(predicate.trusted).astype(np.int64), shape)
     links = []
     for k, node in enumerate(cases):
         if node.deps is not None:
@@ -409,8 +473,8 @@ def _split(eqn, ins, ctx):
 
 
 def _known_starts(ins: list[Node]):
-    if all(node.value is not None for node in ins):
-        return [int(np.asarray(node.value)) for node in ins]
+    if all(node.trusted is not None for node in ins):
+        return [int(np.asarray(node.trusted)) for node in ins]
     return None
 
 
@@ -477,7 +541,7 @@ def _point_gather(eqn, operand: Node, indices: np.ndarray):
 
 def _gather(eqn, ins, ctx):
     operand, indices = ins
-    if indices.value is None:
+    if indices.trusted is None:
         ctx.unproven_here("gather", "has indices that are not known constants")
         return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
     index = None
@@ -524,7 +588,7 @@ def _scatter_targets(eqn, operand: Node, indices: Node, updates: Node) -> np.nda
 def _scatter(eqn, ins, ctx):
     operand, indices, updates = ins
     name = eqn.primitive.name
-    if indices.value is None:
+    if indices.trusted is None:
         ctx.unproven_here(name, "has indices that are not known constants")
         node = ctx.make(_out_shape(eqn), [(operand, IDENTITY), (updates, ALL)])
     else:
@@ -680,9 +744,10 @@ def _canonical(node: Node, batch, contract, first: bool):
 def _nonzero_mask(node: Node, batch, contract, first: bool) -> np.ndarray:
     """Where a constant operand can be nonzero, in the canonical arrangement."""
     ids, _ = _canonical(node, batch, contract, first)
-    if node.value is None or node.deps is not None:
+    nonzero = node.nonzero
+    if nonzero is None:
         return np.ones(ids.shape, bool)
-    return (np.asarray(node.value).ravel() != 0)[ids]
+    return np.broadcast_to(nonzero, node.shape).ravel()[ids]
 
 
 def _dot_general(eqn, ins, ctx):
@@ -733,8 +798,8 @@ def _conv(eqn, ins, ctx):
     params = dict(eqn.params, preferred_element_type=None)
 
     def mask(node):
-        if node.deps is None and node.value is not None:
-            return jnp.asarray(np.asarray(node.value) != 0, jnp.float32)
+        if node.nonzero is not None:
+            return jnp.asarray(np.broadcast_to(node.nonzero, node.shape), jnp.float32)
         return jnp.ones(node.shape, jnp.float32)
 
     def conv(a, b):
@@ -776,7 +841,27 @@ def _window(eqn, ins, ctx):
     return [ctx.make(out_shape, [(operand, pairs_matrix(rows, cols, (out_size, operand.size)))])]
 
 
+def _bcoo_dot_general(eqn, ins, ctx):
+    """A constant jax.experimental.sparse BCOO matrix times an array: the dense product's
+    rule on the matrix's nonzero mask (its stored entries whose data can be nonzero)."""
+    data, indices, rhs = ins
+    shape = tuple(eqn.params["lhs_spinfo"].shape)
+    known = indices.trusted
+    nonzero = data.nonzero
+    if data.deps is not None or known is None or nonzero is None or np.ndim(known) != 2:
+        return conservative(eqn, ins, ctx, "has a sparse matrix that is not a known constant")
+    mask = np.zeros(shape, bool)
+    known = np.asarray(known, dtype=np.int64)
+    inside = np.all((known >= 0) & (known < np.asarray(shape)), axis=1) & np.ravel(nonzero)
+    mask[tuple(known[inside].T)] = True
+    dense = Node(shape, value=mask.astype(np.float64))
+    view = types.SimpleNamespace(params={"dimension_numbers": eqn.params["dimension_numbers"]},
+                                 outvars=eqn.outvars)
+    return _dot_general(view, [dense, rhs], ctx)
+
+
 _register("dot_general", _dot_general)
+_register("bcoo_dot_general", _bcoo_dot_general)
 _register("reduce_window_sum reduce_window_max reduce_window_min", _window)
 _register("conv_general_dilated", _conv)
 
@@ -922,8 +1007,8 @@ RULES.update(_CALLS)
 def _cond(eqn, ins, ctx):
     index, operands = ins[0], ins[1:]
     branches = eqn.params["branches"]
-    if index.value is not None and np.size(index.value) == 1:  # known: only that branch runs
-        taken = int(np.clip(np.asarray(index.value).item(), 0, len(branches) - 1))
+    if index.trusted is not None and np.size(index.trusted) == 1:  # known: that branch runs
+        taken = int(np.clip(np.asarray(index.trusted).item(), 0, len(branches) - 1))
         branches = [branches[taken]]
     per_branch = [interpret(branch, operands, ctx) for branch in branches]
     outs = []
@@ -1004,6 +1089,9 @@ def _scan_slices(xs: list[Node], length: int, ctx) -> list[list[Node]]:
             value = None if node.value is None else np.asarray(node.value)[t]
             if node.deps is None:
                 step.append(ctx.constant(shape, value))
+                step[-1].exact = node.exact
+                if node.maybe_nonzero is not None:
+                    step[-1].maybe_nonzero = np.asarray(node.maybe_nonzero)[t]
                 continue
             picked = selection(_ids(node)[t].ravel(), node.size)
             step.append(ctx.make(shape, [(node, picked)], value=value))
