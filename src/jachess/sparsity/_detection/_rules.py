@@ -608,16 +608,17 @@ def _scatter(eqn, ins, ctx):
     return [node]
 
 
-def _reshape_index(eqn, operand):
+def _reshape(eqn, ins, ctx):
     # `dimensions` (e.g. from ravel(order="F")) transposes the operand before the row-major
     # reshape; ignoring it would give the identity where the truth is a permutation.
-    ids = _ids(operand)
-    if eqn.params.get("dimensions") is not None:
-        ids = np.transpose(ids, eqn.params["dimensions"])
-    return ids.reshape(_out_shape(eqn))
+    operand = ins[0]
+    if eqn.params.get("dimensions") is None:
+        return _same_order(eqn, ins, ctx)
+    index = np.transpose(_ids(operand), eqn.params["dimensions"])
+    return [ctx.make(_out_shape(eqn), [(operand, selection(index, operand.size))])]
 
 
-RULES["reshape"] = _index_rule(_reshape_index)
+RULES["reshape"] = _reshape
 _register("squeeze expand_dims optimization_barrier_single", _same_order)
 RULES["broadcast_in_dim"] = _index_rule(_broadcast_index)
 RULES["transpose"] = _index_rule(_transpose_index)
