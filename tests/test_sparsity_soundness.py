@@ -261,8 +261,25 @@ def test_integer_and_boolean_intermediates_carry_no_derivative():
 # ---------------------------------------------------------------- conservative means announced
 
 
+def test_bounded_value_dependent_indices_are_enumerated():
+    # argmax(x[:2]) is 0 or 1: each output sees the elements of both possible windows
+    f = lambda x: lax.dynamic_slice(x, (jnp.argmax(x[:2]),), (3,))  # noqa: E731
+    pattern, warned = _quiet(jacobian_pattern, f, jnp.ones(5))
+    np.testing.assert_array_equal(pattern, banded_rows(3, 5, 2))
+    assert not warned
+    g = lambda x: x[:3].at[jnp.argmax(x[3:]) % 2].set(x[3])  # noqa: E731
+    pattern, warned = _quiet(jacobian_pattern, g, jnp.ones(5))
+    np.testing.assert_array_equal(pattern, np.array(
+        [[1, 0, 0, 1, 0], [0, 1, 0, 1, 0], [0, 0, 1, 0, 0]], bool))
+    assert not warned
+
+
+def banded_rows(rows, cols, width):
+    return np.array([[0 <= j - i < width for j in range(cols)] for i in range(rows)])
+
+
 def test_value_dependent_index_warns_and_strict_raises():
-    f = lambda x: x[jnp.argmax(x)] * x  # noqa: E731
+    f = lambda x: x[jnp.clip(x[0] * 3, 0, 3).astype(int)] * x  # noqa: E731
     pattern, warned = _quiet(jacobian_pattern, f, jnp.ones(4))
     assert warned
     assert_sound(pattern, _truth(_jac_fwd, f, 4))
@@ -319,6 +336,9 @@ OPS = {
     "dynamic_update": lambda v: lax.dynamic_update_slice(v, v[:2] * v[2:4], (3,)),
     "pad_stencil": lambda v: jnp.pad(v, 1)[2:] - 2 * v + jnp.pad(v, 1)[:-2],
     "interior_pad": lambda v: lax.pad(v[:3], 0.0, ((0, 1, 1),)) + v,
+    "argmax_window": lambda v: lax.dynamic_slice(jnp.concatenate([v, v ** 2]),
+                                                 (jnp.argmax(v[:3]) // 2 + 1,), (N,)),
+    "argmax_take": lambda v: v * v[jnp.arange(N) % 3 + jnp.argmax(v[2:4]) % 2],
     "where": lambda v: jnp.where(v > 0, v, jnp.roll(v, 2) ** 2),
     "scan": lambda v: lax.scan(lambda c, a: (c * 0.5 + jnp.sin(a), c * a), 0.0, v)[1],
     "scan_rev_2d": lambda v: lax.scan(lambda c, a: (c + a, c * a), jnp.zeros(3),

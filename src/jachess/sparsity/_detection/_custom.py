@@ -144,6 +144,7 @@ def _first_order(jaxpr, ins: list[Node], seeds: list[Node], local_n: int, ctx: C
     """Dependency rows (on the local seed numbering) of the jaxpr's outputs, primals constant."""
     local = Context(local_n, hessian=False, strict=ctx.strict)
     local.traced = ctx.traced
+    local.reading_tangents = True
     outs = interpret(jaxpr, [_constant(node) for node in ins] + seeds, local)
     for primitive, reason in local.unproven.items():
         ctx.unproven_here(primitive, reason)
@@ -159,8 +160,17 @@ def _varying_float_inputs(eqn, ins: list[Node]) -> list[int]:
     return [k for k in _float_positions([v.aval for v in eqn.invars]) if ins[k].deps is not None]
 
 
+def _on_tangents(eqn, ins: list[Node], ctx: Context) -> list[Node]:
+    """A custom function applied to tangents inside a rule (``permute(t)``): the tangent
+    map is linear in t, so its value dependence is the primal body's pattern. Reading
+    the function's own rule here would unfold without end."""
+    return interpret(eqn.params["call_jaxpr"], ins, ctx)
+
+
 def custom_jvp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     """Outputs of a custom_jvp function, read from its JVP rule (see the module docstring)."""
+    if ctx.reading_tangents:
+        return _on_tangents(eqn, ins, ctx)
     float_in = _varying_float_inputs(eqn, ins)
     jaxpr = _jvp_jaxpr(eqn, float_in, ctx=ctx)
     sizes = [ins[k].size for k in float_in]
@@ -190,6 +200,8 @@ def custom_jvp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
 
 def custom_vjp_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     """Outputs of a custom_vjp function, read from its backward rule."""
+    if ctx.reading_tangents:
+        return _on_tangents(eqn, ins, ctx)
     float_in = _varying_float_inputs(eqn, ins)
     float_out = _float_positions([v.aval for v in eqn.outvars])
     jaxpr = _vjp_jaxpr(eqn, float_in, float_out, ctx=ctx)

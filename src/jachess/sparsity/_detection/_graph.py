@@ -41,6 +41,8 @@ class Node:
     exact: bool = True
     # for an inexact value: where it can be nonzero (a superset), when that is known
     maybe_nonzero: Any = None
+    # for an integer value that depends on x (argmax, ...): elementwise (lo, hi) bounds
+    bounds: Any = None
     uid: int = field(default_factory=lambda: next(_ids))
 
     @property

@@ -46,6 +46,8 @@ class Context:
         self.unproven: dict[str, str] = {}
         # > 0 while the JVP rule of a custom_jvp function is read for second-order terms
         self.custom_depth = 0
+        # True in the local pass that reads a custom rule's tangent map
+        self.reading_tangents = False
         # traced derivative rules of custom_jvp / custom_vjp equations, per equation
         self.traced: dict = {}
 

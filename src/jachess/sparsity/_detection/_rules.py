@@ -9,6 +9,7 @@ function the pairs deps(a) x deps(a).
 
 from __future__ import annotations
 
+import itertools
 import types
 from collections.abc import Callable
 
@@ -193,8 +194,158 @@ def _constant_outputs(eqn, ins: list[Node], ctx: Context) -> list[Node]:
         node.exact = exact
         if not exact and values[k] is not None and len(eqn.outvars) == 1:
             node.maybe_nonzero = _nonzero_superset(eqn, ins)
+        if values[k] is None and not _is_float(eqn.outvars[k].aval) and node.size <= _BOUND_LIMIT:
+            node.bounds = _int_bounds(eqn, ins, k)
         outs.append(node)
     return outs
+
+
+# ---------------------------------------------------------------- integer bounds
+
+#: Integer values larger than this carry no bounds.
+_BOUND_LIMIT = 100_000
+#: Value-dependent indices are enumerated over at most this many candidates.
+_CANDIDATE_LIMIT = 256
+
+
+def _interval(node: Node):
+    """(lo, hi) arrays of the node's shape holding every value it can take, or None."""
+    if node.trusted is not None:
+        value = np.broadcast_to(np.asarray(node.trusted), node.shape).astype(np.int64)
+        return value, value
+    return node.bounds
+
+
+def _int_bounds(eqn, ins: list[Node], k: int):
+    """Interval arithmetic for the integer (and boolean) primitives that feed indices."""
+    name = eqn.primitive.name
+    shape = _out_shape(eqn, k)
+    if name in ("argmax", "argmin"):
+        length = ins[0].shape[eqn.params["axes"][0]]
+        return np.zeros(shape, np.int64), np.full(shape, max(length - 1, 0), np.int64)
+    unknown_bool = np.zeros(shape, np.int64), np.ones(shape, np.int64)
+    is_bool = jnp.issubdtype(eqn.outvars[k].aval.dtype, jnp.bool_)
+    if any(_is_float(v.aval) for v in eqn.invars) or len(eqn.outvars) != 1:
+        return unknown_bool if is_bool else None
+    bounds = [_interval(node) for node in ins]
+    if any(b is None for b in bounds):
+        return unknown_bool if is_bool else None
+    lo = [b[0] for b in bounds]
+    hi = [b[1] for b in bounds]
+    try:
+        if name in _COMPARISONS:
+            always, never = _COMPARISONS[name](lo[0], hi[0], lo[1], hi[1])
+            out = np.where(always, 1, 0), np.where(never, 0, 1)
+        elif name in ("and", "or", "xor", "not") and is_bool:
+            if name == "not":
+                out = 1 - hi[0], 1 - lo[0]
+            elif name == "and":
+                out = lo[0] & lo[1], hi[0] & hi[1]
+            elif name == "or":
+                out = lo[0] | lo[1], hi[0] | hi[1]
+            else:
+                return unknown_bool
+        elif name in ("add", "add_any"):
+            out = lo[0] + lo[1], hi[0] + hi[1]
+        elif name == "sub":
+            out = lo[0] - hi[1], hi[0] - lo[1]
+        elif name == "neg":
+            out = -hi[0], -lo[0]
+        elif name == "mul":
+            corners = [lo[0] * lo[1], lo[0] * hi[1], hi[0] * lo[1], hi[0] * hi[1]]
+            out = np.minimum.reduce(corners), np.maximum.reduce(corners)
+        elif name in ("max", "min"):
+            pick = np.maximum if name == "max" else np.minimum
+            out = pick(lo[0], lo[1]), pick(hi[0], hi[1])
+        elif name == "clamp":
+            out = np.clip(lo[1], lo[0], hi[2]), np.clip(hi[1], lo[0], hi[2])
+        elif name == "integer_pow":
+            y = eqn.params["y"]
+            if y <= 0:
+                return (np.ones(shape, np.int64),) * 2 if y == 0 else None
+            corners = [lo[0] ** y, hi[0] ** y]
+            low = np.minimum(*corners)
+            if y % 2 == 0:
+                low = np.where((lo[0] <= 0) & (hi[0] >= 0), 0, low)
+            out = low, np.maximum(*corners)
+        elif name == "div":  # truncating; only for divisors that keep one sign
+            if np.any((lo[1] <= 0) & (hi[1] >= 0)):
+                return None
+            corners = [np.trunc(a / b) for a in (lo[0], hi[0]) for b in (lo[1], hi[1])]
+            out = np.minimum.reduce(corners), np.maximum.reduce(corners)
+        elif name == "rem":
+            reach = np.maximum(np.abs(lo[1]), np.abs(hi[1])) - 1
+            # the sign of a, smaller than |b| and than |a|
+            out = (np.where(lo[0] >= 0, 0, np.maximum(lo[0], -reach)),
+                   np.where(hi[0] <= 0, 0, np.minimum(hi[0], reach)))
+        elif name == "abs":
+            low = np.where((lo[0] <= 0) & (hi[0] >= 0), 0, np.minimum(abs(lo[0]), abs(hi[0])))
+            out = low, np.maximum(abs(lo[0]), abs(hi[0]))
+        elif name == "sign":
+            out = np.sign(lo[0]), np.sign(hi[0])
+        elif name == "select_n":
+            fixed = lo[0] == hi[0]  # where the predicate is decided, that case alone
+            choice = np.broadcast_to(lo[0], shape)
+            cases_lo = np.stack(np.broadcast_arrays(*lo[1:]))
+            cases_hi = np.stack(np.broadcast_arrays(*hi[1:]))
+            picked_lo = np.take_along_axis(cases_lo, np.clip(choice, 0, len(lo) - 2)[None], 0)[0]
+            picked_hi = np.take_along_axis(cases_hi, np.clip(choice, 0, len(lo) - 2)[None], 0)[0]
+            out = (np.where(fixed, picked_lo, cases_lo.min(axis=0)),
+                   np.where(fixed, picked_hi, cases_hi.max(axis=0)))
+        elif name in _STRUCTURAL and name in _NUMPY_FOLD:
+            fold = _NUMPY_FOLD[name]
+            out = fold(*lo, **eqn.params), fold(*hi, **eqn.params)
+        else:
+            return None
+        low, high = (np.broadcast_to(np.asarray(v), shape).astype(np.int64) for v in out)
+    except Exception:  # bounds are an optimisation; none is safe
+        return None
+    return low, high
+
+
+#: (always true, never true) masks of a comparison from the operands' bounds.
+_COMPARISONS = {
+    "lt": lambda la, ha, lb, hb: (ha < lb, la >= hb),
+    "le": lambda la, ha, lb, hb: (ha <= lb, la > hb),
+    "gt": lambda la, ha, lb, hb: (la > hb, ha <= lb),
+    "ge": lambda la, ha, lb, hb: (la >= hb, ha < lb),
+    "eq": lambda la, ha, lb, hb: ((la == ha) & (lb == hb) & (la == lb), (ha < lb) | (la > hb)),
+    "ne": lambda la, ha, lb, hb: ((ha < lb) | (la > hb), (la == ha) & (lb == hb) & (la == lb)),
+}
+
+
+def _candidates(node: Node, components_axis: int | None = None):
+    """Exact arrays that together cover every value the node can take, or None.
+
+    Component c (along `components_axis`, or every element when None) runs over its range
+    independently; an index vector's elements thus see their whole box.
+    """
+    if node.trusted is not None:
+        return [np.asarray(node.trusted)]
+    bounds = _interval(node)
+    if bounds is None:
+        return None
+    lo, hi = bounds
+    if components_axis is None:
+        widths = [int(np.max(hi - lo, initial=0))]
+        masks = [np.ones(lo.shape, bool)]
+    else:
+        axis = components_axis % lo.ndim
+        widths, masks = [], []
+        for c in range(lo.shape[axis]):
+            mask = np.zeros(lo.shape, bool)
+            np.moveaxis(mask, axis, 0)[c] = True
+            widths.append(int(np.max((hi - lo)[mask], initial=0)))
+            masks.append(mask)
+    if int(np.prod([w + 1 for w in widths], dtype=np.int64)) > _CANDIDATE_LIMIT:
+        return None
+    out = []
+    for offsets in itertools.product(*[range(w + 1) for w in widths]):
+        step = np.zeros(lo.shape, np.int64)
+        for mask, offset in zip(masks, offsets):
+            step[mask] = offset
+        out.append(np.minimum(lo + step, hi).astype(np.asarray(lo).dtype))
+    return out
 
 
 def apply_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
@@ -301,9 +452,15 @@ def _mul(eqn, ins, ctx):
 
 def _div(eqn, ins, ctx):
     a, b = ins
-    node = ctx.make(_out_shape(eqn), _elementwise_links(eqn, ins, ctx))
+    shape = _out_shape(eqn)
+    links = []
+    if a.deps is not None:
+        links.append((a, broadcast_link(a, shape)))
+    if b.deps is not None:  # d(a/b)/db = -a/b^2 vanishes where a is a known zero
+        links.append((b, _masked_link(b, a, shape)))
+    node = ctx.make(shape, links)
     if b.deps is not None:
-        rows_b = _mapped(b, node.shape)
+        rows_b = apply_link(links[-1][1], b.deps, node.size)
         ctx.term(node, rows_b, rows_b)
         if a.deps is not None:
             ctx.term(node, _mapped(a, node.shape), rows_b)
@@ -322,10 +479,12 @@ def _integer_pow(eqn, ins, ctx):
 def _select_n(eqn, ins, ctx):
     predicate, cases = ins[0], ins[1:]
     shape = _out_shape(eqn)
-    if predicate.trusted is None:  # value-dependent choice: the union of the cases
+    bounds = _interval(predicate)
+    if bounds is None or np.any(bounds[0] != bounds[1]):
+        # value-dependent choice: the union of the cases
         return [ctx.make(shape, _elementwise_links(eqn, ins, ctx, cases))]
-    # a known predicate (jnp.tril, masks built from iota) picks one case per element
-    chosen = np.broadcast_to(np.asarray(predicate.trusted).astype(np.int64), shape)
+    # a decided predicate (jnp.tril, iota masks, a bounded comparison) picks one case
+    chosen = np.broadcast_to(bounds[0], shape)
     links = []
     for k, node in enumerate(cases):
         if node.deps is not None:
@@ -341,6 +500,18 @@ _register("mul", _mul)
 _register("div", _div)
 _register("integer_pow", _integer_pow)
 _register("select_n", _select_n)
+
+
+def _select_if_vmap(eqn, ins, ctx):
+    """Equinox's select_if_vmap(pred, on_true, on_false): select_n with the cases swapped."""
+    predicate, on_true, on_false = ins
+    flipped = predicate
+    if predicate.trusted is not None:
+        flipped = Node(predicate.shape, value=np.logical_not(predicate.trusted))
+    return _select_n(eqn, [flipped, on_false, on_true], ctx)
+
+
+_register("select_if_vmap", _select_if_vmap)
 
 
 # ---------------------------------------------------------------- structural (index maps)
@@ -472,45 +643,52 @@ def _split(eqn, ins, ctx):
     return outs
 
 
-def _known_starts(ins: list[Node]):
-    if all(node.trusted is not None for node in ins):
-        return [int(np.asarray(node.trusted)) for node in ins]
-    return None
+def _start_candidates(starts: list[Node]):
+    """Every tuple of start indices the slice can have (known, or enumerated from bounds)."""
+    per_dim = []
+    for node in starts:
+        options = _candidates(node)
+        if options is None:
+            return None
+        per_dim.append(sorted({int(np.asarray(v)) for v in options}))
+    if int(np.prod([len(o) for o in per_dim], dtype=np.int64)) > _CANDIDATE_LIMIT:
+        return None
+    return list(itertools.product(*per_dim))
+
+
+def _clamped_region(start, sizes, dims):
+    return tuple(slice(c, c + size) for c, size in (
+        (min(max(s, 0), dim - size), size) for s, size, dim in zip(start, sizes, dims)))
 
 
 def _dynamic_slice(eqn, ins, ctx):
     operand, starts = ins[0], ins[1:]
     sizes = eqn.params["slice_sizes"]
-    known = _known_starts(starts[: len(operand.shape)])
-    if known is None:
+    options = _start_candidates(starts[: len(operand.shape)])
+    if options is None:
         ctx.unproven_here("dynamic_slice", "has start indices that are not known constants")
         return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
-    region = tuple(
-        slice(s, s + size)
-        for s, size in (
-            (min(max(s, 0), dim - size), size)
-            for s, size, dim in zip(known, sizes, operand.shape)
-        )
-    )
-    return [ctx.make(_out_shape(eqn), [(operand, selection(_ids(operand)[region], operand.size))])]
+    ids = _ids(operand)
+    links = [(operand, selection(ids[_clamped_region(start, sizes, operand.shape)], operand.size))
+             for start in options]
+    return [ctx.make(_out_shape(eqn), links)]
 
 
 def _dynamic_update_slice(eqn, ins, ctx):
     operand, update, starts = ins[0], ins[1], ins[2:]
-    known = _known_starts(starts)
-    if known is None:
+    options = _start_candidates(starts)
+    if options is None:
         ctx.unproven_here("dynamic_update_slice", "has start indices that are not known constants")
         return [ctx.make(_out_shape(eqn), [(operand, IDENTITY), (update, ALL)])]
-    combined = _ids(operand).copy()
-    region = tuple(
-        slice(c, c + size)
-        for c, size in (
-            (min(max(s, 0), dim - size), size)
-            for s, size, dim in zip(known, update.shape, operand.shape)
-        )
-    )
-    combined[region] = _ids(update) + operand.size
-    return [ctx.make(_out_shape(eqn), _sources_links(combined, [operand, update]))]
+    links = []
+    for start in options:
+        combined = _ids(operand).copy()
+        combined[_clamped_region(start, update.shape, operand.shape)] = (
+            _ids(update) + operand.size)
+        if len(options) > 1:  # an element overwritten for one start keeps x for another
+            links.append((operand, IDENTITY))
+        links += _sources_links(combined, [operand, update])
+    return [ctx.make(_out_shape(eqn), links)]
 
 
 def _int_ids(node: Node):
@@ -539,24 +717,32 @@ def _point_gather(eqn, operand: Node, indices: np.ndarray):
     return np.where(inside, flat, -1)
 
 
-def _gather(eqn, ins, ctx):
-    operand, indices = ins
-    if indices.trusted is None:
-        ctx.unproven_here("gather", "has indices that are not known constants")
-        return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
+def _gather_index(eqn, operand: Node, indices: np.ndarray) -> np.ndarray:
     index = None
-    if np.ndim(indices.value) >= 1 and np.shape(indices.value)[-1] == len(
+    if np.ndim(indices) >= 1 and np.shape(indices)[-1] == len(
             eqn.params["dimension_numbers"].start_index_map):
-        index = _point_gather(eqn, operand, indices.value)
+        index = _point_gather(eqn, operand, indices)
     if index is None:
         params = dict(eqn.params, fill_value=-1)
         with jax.ensure_compile_time_eval():
-            index = jax.lax.gather_p.bind(_int_ids(operand), jnp.asarray(indices.value), **params)
-    index = np.asarray(index).reshape(_out_shape(eqn))
-    return [ctx.make(_out_shape(eqn), [(operand, selection(index, operand.size))])]
+            index = jax.lax.gather_p.bind(_int_ids(operand), jnp.asarray(indices), **params)
+    return np.asarray(index).reshape(_out_shape(eqn))
 
 
-def _scatter_targets(eqn, operand: Node, indices: Node, updates: Node) -> np.ndarray:
+def _gather(eqn, ins, ctx):
+    """Known indices: exact; value-dependent indices with bounds (argmax + offset): the
+    union over every index they can take."""
+    operand, indices = ins
+    options = _candidates(indices, components_axis=-1 if len(indices.shape) else None)
+    if options is None:
+        ctx.unproven_here("gather", "has indices that are not known constants")
+        return [ctx.make(_out_shape(eqn), [(operand, ALL)])]
+    links = [(operand, selection(_gather_index(eqn, operand, option), operand.size))
+             for option in options]
+    return [ctx.make(_out_shape(eqn), links)]
+
+
+def _scatter_targets(eqn, operand: Node, indices: np.ndarray, updates: Node) -> np.ndarray:
     """For every update element, the operand element it lands on (-1 when dropped)."""
     dnums = eqn.params["dimension_numbers"]
     slice_sizes, pos = [], 0
@@ -576,7 +762,7 @@ def _scatter_targets(eqn, operand: Node, indices: Node, updates: Node) -> np.nda
     with jax.ensure_compile_time_eval():
         target = jax.lax.gather(
             _int_ids(operand),
-            jnp.asarray(indices.value),
+            jnp.asarray(indices),
             gather_dnums,
             tuple(slice_sizes),
             mode=eqn.params["mode"],
@@ -588,21 +774,25 @@ def _scatter_targets(eqn, operand: Node, indices: Node, updates: Node) -> np.nda
 def _scatter(eqn, ins, ctx):
     operand, indices, updates = ins
     name = eqn.primitive.name
-    if indices.trusted is None:
+    options = _candidates(indices, components_axis=-1 if len(indices.shape) else None)
+    if options is None:
         ctx.unproven_here(name, "has indices that are not known constants")
         node = ctx.make(_out_shape(eqn), [(operand, IDENTITY), (updates, ALL)])
     else:
-        target = _scatter_targets(eqn, operand, indices, updates)
-        valid = target >= 0
-        link = pairs_matrix(
-            target[valid], np.arange(updates.size)[valid], (operand.size, updates.size)
-        )
-        operand_link = IDENTITY
-        if name == "scatter":  # overwritten elements forget the operand
-            hit = np.zeros(operand.size, bool)
-            hit[target[valid]] = True
-            operand_link = selection(np.where(hit, -1, np.arange(operand.size)), operand.size)
-        node = ctx.make(_out_shape(eqn), [(operand, operand_link), (updates, link)])
+        links = []
+        for option in options:
+            target = _scatter_targets(eqn, operand, option, updates)
+            valid = target >= 0
+            links.append((updates, pairs_matrix(
+                target[valid], np.arange(updates.size)[valid], (operand.size, updates.size))))
+            operand_link = IDENTITY
+            if name == "scatter" and len(options) == 1:  # overwritten elements forget x
+                hit = np.zeros(operand.size, bool)
+                hit[target[valid]] = True
+                operand_link = selection(np.where(hit, -1, np.arange(operand.size)),
+                                         operand.size)
+            links.append((operand, operand_link))
+        node = ctx.make(_out_shape(eqn), links)
     if name == "scatter-mul" and node.deps is not None:
         ctx.term(node, node.deps, node.deps)
     return [node]
