@@ -681,13 +681,16 @@ def _dynamic_update_slice(eqn, ins, ctx):
         ctx.unproven_here("dynamic_update_slice", "has start indices that are not known constants")
         return [ctx.make(_out_shape(eqn), [(operand, IDENTITY), (update, ALL)])]
     links = []
+    always_hit = np.ones(operand.shape, bool)  # overwritten whatever the start
     for start in options:
+        region = _clamped_region(start, update.shape, operand.shape)
         combined = _ids(operand).copy()
-        combined[_clamped_region(start, update.shape, operand.shape)] = (
-            _ids(update) + operand.size)
-        if len(options) > 1:  # an element overwritten for one start keeps x for another
-            links.append((operand, IDENTITY))
-        links += _sources_links(combined, [operand, update])
+        combined[region] = _ids(update) + operand.size
+        links += _sources_links(combined, [operand, update])[1:]
+        hit = np.zeros(operand.shape, bool)
+        hit[region] = True
+        always_hit &= hit
+    links.append((operand, selection(np.where(always_hit, -1, _ids(operand)), operand.size)))
     return [ctx.make(_out_shape(eqn), links)]
 
 
