@@ -92,51 +92,48 @@ def _traced_once(kind: str):
     return decorate
 
 
+def _of_floats(call, primals: list, float_in: list[int], float_out: list[int] | None = None):
+    """call as a function of the float inputs at positions float_in, the rest held fixed."""
+
+    def partial(*floats):
+        full = list(primals)
+        for k, value in zip(float_in, floats):
+            full[k] = value
+        outs = call(*full)
+        return outs if float_out is None else [outs[k] for k in float_out]
+
+    return partial
+
+
+def _specs(avals) -> list:
+    return [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals]
+
+
 @_traced_once("jvp")
 def _jvp_jaxpr(eqn, float_in: list[int]):
     """Closed jaxpr of (primals..., tangents of the float inputs...) -> output tangents."""
-    call = _rebound(eqn)
-    avals = [v.aval for v in eqn.invars]
+    call, count = _rebound(eqn), len(eqn.invars)
 
     def tangent_map(*args):
-        primals, tangents = list(args[: len(avals)]), args[len(avals) :]
+        primals, tangents = list(args[:count]), list(args[count:])
+        partial = _of_floats(call, primals, float_in)
+        return jax.jvp(partial, [primals[k] for k in float_in], tangents)[1]
 
-        def of_floats(*floats):
-            full = list(primals)
-            for k, value in zip(float_in, floats):
-                full[k] = value
-            return call(*full)
-
-        _, out_tangents = jax.jvp(of_floats, [primals[k] for k in float_in], list(tangents))
-        return out_tangents
-
-    specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals]
-    specs += [specs[k] for k in float_in]
-    return _dead_code_removed(jax.make_jaxpr(tangent_map)(*specs))
+    specs = _specs([v.aval for v in eqn.invars])
+    return _dead_code_removed(jax.make_jaxpr(tangent_map)(*specs, *[specs[k] for k in float_in]))
 
 
 @_traced_once("vjp")
 def _vjp_jaxpr(eqn, float_in: list[int], float_out: list[int]):
     """Closed jaxpr of (primals..., cotangents of the float outputs...) -> input cotangents."""
-    call = _rebound(eqn)
-    avals = [v.aval for v in eqn.invars]
+    call, count = _rebound(eqn), len(eqn.invars)
 
     def cotangent_map(*args):
-        primals, cotangents = list(args[: len(avals)]), args[len(avals) :]
+        primals, cotangents = list(args[:count]), list(args[count:])
+        partial = _of_floats(call, primals, float_in, float_out)
+        return list(jax.vjp(partial, *[primals[k] for k in float_in])[1](cotangents))
 
-        def of_floats(*floats):
-            full = list(primals)
-            for k, value in zip(float_in, floats):
-                full[k] = value
-            outs = call(*full)
-            return [outs[k] for k in float_out]
-
-        _, pull = jax.vjp(of_floats, *[primals[k] for k in float_in])
-        return list(pull(list(cotangents)))
-
-    specs = [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in avals]
-    out_avals = [eqn.outvars[k].aval for k in float_out]
-    specs += [jax.ShapeDtypeStruct(a.shape, a.dtype) for a in out_avals]
+    specs = _specs([v.aval for v in eqn.invars]) + _specs([eqn.outvars[k].aval for k in float_out])
     return _dead_code_removed(jax.make_jaxpr(cotangent_map)(*specs))
 
 
