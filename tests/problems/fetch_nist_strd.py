@@ -13,19 +13,16 @@ fails (a proxy or mirror configured for pip); only the 27 .dat files are extract
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 import sys
-import tarfile
-import tempfile
-import urllib.request
 from pathlib import Path
 
-SDIST = "lmfit-1.3.2.tar.gz"
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pinned_sdist import pinned_sdist
+
 SHA256 = "31beeae1f027c1b8c14dcd7f2e8488a80b75fb389e77fca677549bdc2fe597bb"
 URL = (
     "https://files.pythonhosted.org/packages/ad/e0/"
-    "e6ced7c4f7c3e7aa64057d6482bcfc798fbe731fb3226918769b7b76aba1/" + SDIST
+    "e6ced7c4f7c3e7aa64057d6482bcfc798fbe731fb3226918769b7b76aba1/lmfit-1.3.2.tar.gz"
 )
 MEMBER_DIR = "lmfit-1.3.2/NIST_STRD/"
 NAMES = (
@@ -36,36 +33,15 @@ NAMES = (
 )
 
 
-def _download(folder: Path) -> Path:
-    target = folder / SDIST
-    try:
-        with urllib.request.urlopen(URL, timeout=120) as response:
-            target.write_bytes(response.read())
-    except OSError as error:
-        print(f"urllib download failed ({error}); trying pip download", file=sys.stderr)
-        subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--no-binary", ":all:", "-d", str(folder), "lmfit==1.3.2"],
-            check=True,
-        )
-    return target
-
-
 def fetch(destination: Path) -> None:
     """Download the pinned sdist, check its sha256, extract the 27 .dat files."""
     if all((destination / f"{name}.dat").exists() for name in NAMES):
         return
-    with tempfile.TemporaryDirectory() as tmp:
-        sdist = _download(Path(tmp))
-        digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
-        if digest != SHA256:
-            raise SystemExit(f"{SDIST}: sha256 {digest} does not match the pinned {SHA256}")
-        destination.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(sdist) as archive:
-            for name in NAMES:
-                member = archive.getmember(f"{MEMBER_DIR}{name}.dat")
-                data = archive.extractfile(member).read()
-                (destination / f"{name}.dat").write_bytes(data)
+    destination.mkdir(parents=True, exist_ok=True)
+    with pinned_sdist(URL, SHA256, "lmfit==1.3.2") as archive:
+        for name in NAMES:
+            member = archive.getmember(f"{MEMBER_DIR}{name}.dat")
+            (destination / f"{name}.dat").write_bytes(archive.extractfile(member).read())
     print(f"NIST StRD: {len(NAMES)} files in {destination}")
 
 
