@@ -152,6 +152,18 @@ _STRUCTURAL = frozenset(
 )
 
 
+def _integer_valued_arithmetic(eqn, ins: list[Node], values) -> bool:
+    """Float add/sub/mul/rem of whole numbers below 2^24 is exact however XLA fuses it (index
+    arithmetic done in floats: 2 * j + q - 1, then cast to int)."""
+    if eqn.primitive.name not in ("add", "add_any", "sub", "mul", "rem") or values[0] is None:
+        return False
+    arrays = [np.asarray(node.value) for node in ins] + [np.asarray(values[0])]
+    if any(a.dtype.kind not in "biuf" for a in arrays):
+        return False
+    return all(bool(np.all(np.isfinite(a) & (a == np.round(a)) & (np.abs(a) < 2**24)))
+               for a in arrays)
+
+
 def _nonzero_superset(eqn, ins: list[Node]):
     """Where an inexactly folded float result can be nonzero, from its inputs' supersets."""
     name = eqn.primitive.name
@@ -187,7 +199,8 @@ def _constant_outputs(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     values = _fold(eqn, ins) or [None] * len(eqn.outvars)
     avals = [v.aval for v in eqn.invars] + [v.aval for v in eqn.outvars]
     exact = all(node.exact for node in ins) and (
-        eqn.primitive.name in _EXACT_FOLD or not any(_is_float(a) for a in avals))
+        eqn.primitive.name in _EXACT_FOLD or not any(_is_float(a) for a in avals)
+        or _integer_valued_arithmetic(eqn, ins, values))
     outs = []
     for k in range(len(eqn.outvars)):
         node = ctx.constant(_out_shape(eqn, k), values[k])
