@@ -17,7 +17,7 @@ import pytest
 from jachess.optimize import root
 from problems.minpack_systems import RUNS, SYSTEMS, residual_norm, solved
 
-# 50 when the run list was written (2026-11-26); 48 on jax 0.10.2 on 2026-12-06, where
+# 50 when the run list was written (2026-11-26); 48 measured on jax 0.10.2 on 2026-12-06, where
 # Chebyquad n = 6 from 10x and 100x the standard start also stop unsolved (the same code:
 # those two paths are sensitive to rounding). The reliability issue revisits root newton.
 EXPECTED_SOLVED = 48
