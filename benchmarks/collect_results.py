@@ -14,6 +14,7 @@ SECTIONS = [
     ("dense.md", "Dense derivatives (issue 2)",
      ".venv/bin/python benchmarks/dense.py --out benchmarks/results/dense.md"),
     ("sparse.md", None, None),
+    ("sparsity_soundness.md", None, None),
     ("curvature.md", None, None),
     ("optimize.md", None, None),
     ("root_systems.md", None, None),
