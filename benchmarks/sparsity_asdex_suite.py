@@ -683,6 +683,17 @@ def _git_state() -> str:
     return f"git {head}" + (" with uncommitted changes under src/" if dirty else "")
 
 
+def _case_section(title: str, cases) -> list[str]:
+    """A markdown section listing cases (name, class, detail), or 'none'."""
+    lines = [f"## {title}", ""]
+    if cases:
+        lines += ["| case | class | detail |", "|---|---|---|"]
+        lines += [f"| `{r.name}` | {r.cls} | {_escape(r.detail)} |" for r in cases]
+    else:
+        lines.append("none")
+    return [*lines, ""]
+
+
 def report(results: list[Result], recorder: _Recorder, seconds: float) -> str:
     lines = [
         "# asdex's detection tests against jachess",
@@ -760,27 +771,13 @@ def report(results: list[Result], recorder: _Recorder, seconds: float) -> str:
         lines.append("")
 
     warned_equal = [r for r in results if r.warned and r.cls not in LISTED]
-    lines += [f"## other cases with a SparsityWarning ({len(warned_equal)})", ""]
-    if warned_equal:
-        lines += ["| case | class | detail |", "|---|---|---|"]
-        lines += [f"| `{r.name}` | {r.cls} | {_escape(r.detail)} |" for r in warned_equal]
-    else:
-        lines.append("none")
-    lines.append("")
-
+    lines += _case_section(f"other cases with a SparsityWarning ({len(warned_equal)})",
+                           warned_equal)
     skipped = [r for r in results if r.cls in ("skipped", "asdex-error")]
     if skipped:
-        lines += ["## skipped and asdex-error", "", "| case | class | detail |", "|---|---|---|"]
-        lines += [f"| `{r.name}` | {r.cls} | {_escape(r.detail)} |" for r in skipped]
-        lines.append("")
+        lines += _case_section("skipped and asdex-error", skipped)
     no_truth = [r for r in results if r.nnz_truth is None and r.cls != "skipped"]
-    lines += [f"## no dense truth: soundness unchecked ({len(no_truth)})", ""]
-    if no_truth:
-        lines += ["| case | class | detail |", "|---|---|---|"]
-        lines += [f"| `{r.name}` | {r.cls} | {_escape(r.detail)} |" for r in no_truth]
-    else:
-        lines.append("none")
-    lines.append("")
+    lines += _case_section(f"no dense truth: soundness unchecked ({len(no_truth)})", no_truth)
     slow = sorted(results, key=lambda r: -r.seconds)[:5]
     lines.append("Slowest cases: " + ", ".join(f"`{r.name}` {r.seconds:.1f} s" for r in slow))
     lines.append("")

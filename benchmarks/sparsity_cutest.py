@@ -66,6 +66,16 @@ class PhaseTimeout(Exception):
     pass
 
 
+def _timed_with_warnings(detect, f, y0):
+    """(detect(f, y0), seconds, the warnings it emitted)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        t0 = time.perf_counter()
+        result = detect(f, y0)
+        elapsed = time.perf_counter() - t0
+    return result, elapsed, caught
+
+
 def rss_bytes(pid: int) -> int:
     """Resident memory of a process (Linux /proc), 0 when unknown."""
     try:
@@ -192,14 +202,8 @@ class Worker:
     def detect_jachess(self, f, y0, deriv):
         import jachess.sparsity as js
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            t0 = time.perf_counter()
-            if deriv == "hessian":
-                pattern = js.hessian_pattern(f, y0)
-            else:
-                pattern = js.jacobian_pattern(f, y0)
-            elapsed = time.perf_counter() - t0
+        detect = js.hessian_pattern if deriv == "hessian" else js.jacobian_pattern
+        pattern, elapsed, caught = _timed_with_warnings(detect, f, y0)
         warned = sorted(
             {str(w.message) for w in caught if issubclass(w.category, js.SparsityWarning)}
         )
@@ -210,14 +214,8 @@ class Worker:
         import numpy as np
         import scipy.sparse as sp
 
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            t0 = time.perf_counter()
-            if deriv == "hessian":
-                sp_pattern = asdex.hessian_sparsity(f, y0)
-            else:
-                sp_pattern = asdex.jacobian_sparsity(f, y0)
-            elapsed = time.perf_counter() - t0
+        detect = asdex.hessian_sparsity if deriv == "hessian" else asdex.jacobian_sparsity
+        sp_pattern, elapsed, caught = _timed_with_warnings(detect, f, y0)
         rows = np.asarray(sp_pattern.rows)
         cols = np.asarray(sp_pattern.cols)
         pattern = sp.csr_array(
