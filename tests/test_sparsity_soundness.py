@@ -234,6 +234,24 @@ def test_sparse_jacobian_of_ravel_F_equals_dense():
                                rtol=1e-13, atol=1e-13)
 
 
+def test_patterns_are_the_same_from_inside_jit_and_vmap():
+    f, n, _ = JACOBIAN_CASES["ravel_order_F"]
+    eager = jacobian_pattern(f, jnp.ones(n)).toarray()
+    seen = {}
+
+    def record(x):
+        seen["jit"] = jacobian_pattern(f, x).toarray()
+        seen["hessian"] = hessian_pattern(lambda z: jnp.sum(f(z) * z), x).toarray()
+        return x
+
+    jax.jit(record)(jnp.ones(n))
+    np.testing.assert_array_equal(seen["jit"], eager)
+    np.testing.assert_array_equal(
+        seen["hessian"], hessian_pattern(lambda z: jnp.sum(f(z) * z), jnp.ones(n)).toarray())
+    jax.vmap(lambda x: record(x))(jnp.ones((2, n)))
+    np.testing.assert_array_equal(seen["jit"], eager)
+
+
 # ---------------------------------------------------------------- shapes and dtypes JAX accepts
 
 

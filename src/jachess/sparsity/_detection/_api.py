@@ -49,6 +49,10 @@ def jacobian_pattern(f: Callable, x: Any, *, strict: bool = False) -> sp.csr_arr
     is made denser and a SparsityWarning names it. Cost: one trace of f plus sparse-matrix
     work linear in the number of dependencies.
 
+    The pattern is static structure: only x's shapes and dtypes are read, so x may be a
+    tracer inside jax.jit / vmap / grad and the answer is the same; the result is a
+    host-side scipy matrix, not a JAX array (compute it once, outside the hot loop).
+
     Args:
         f: function of an array or pytree, returning an array or pytree.
         x: a point; only its shapes and dtypes matter.
@@ -74,7 +78,8 @@ def hessian_pattern(f: Callable, x: Any, *, strict: bool = False) -> sp.csr_arra
     (i, j) is set when d²f/dx_i dx_j can be nonzero: products a*b couple the inputs of a
     with those of b, nonlinear functions couple all inputs of their argument, linear
     operations couple nothing; only terms that reach the output count. ``x0 * x1`` gives
-    the off-diagonal pair only, a linear f an empty pattern.
+    the off-diagonal pair only, a linear f an empty pattern. Like jacobian_pattern it
+    reads only x's shapes and dtypes (a tracer is fine) and returns a host-side matrix.
 
     Args:
         f: scalar function of an array or pytree.

@@ -27,6 +27,11 @@ import numpy as np
 import scipy.sparse as sp
 
 from jachess.sparsity._detection._graph import IDENTITY, Node
+
+try:  # JAX's own dead-code elimination; private, so its absence only costs time
+    from jax._src.interpreters import partial_eval as _partial_eval
+except ImportError:
+    _partial_eval = None
 from jachess.sparsity._detection._interpret import Context, interpret
 
 
@@ -51,12 +56,12 @@ def _rebound(eqn):
 
 def _dead_code_removed(closed):
     """Drop equations that no output needs (the primal half of a traced JVP)."""
+    if _partial_eval is None:
+        return closed
     try:
-        from jax._src.interpreters import partial_eval as pe
-
-        jaxpr, _ = pe.dce_jaxpr(closed.jaxpr, True, instantiate=True)
+        jaxpr, _ = _partial_eval.dce_jaxpr(closed.jaxpr, True, instantiate=True)
         return closed.replace(jaxpr=jaxpr)
-    except Exception:  # private API moved: interpreting dead code is only slower
+    except Exception:  # private API changed: interpreting dead code is only slower
         return closed
 
 
@@ -247,6 +252,13 @@ def _outputs_from_local(eqn, ins, float_in, sizes, local_rows, ctx: Context) -> 
     return outs
 
 
+def _stacked_rows(blocks, sizes: list[int], width: int) -> sp.csr_array:
+    """One dependency matrix from per-output blocks (None: a block of no entries)."""
+    return sp.csr_array(sp.vstack([
+        rows if rows is not None else sp.csr_array((size, width), dtype=bool)
+        for rows, size in zip(blocks, sizes)]), dtype=bool)
+
+
 def _reach_closure(pattern: sp.csr_array) -> sp.csr_array:
     """Reflexive transitive closure of a square pattern, by repeated squaring.
 
@@ -279,9 +291,7 @@ def custom_linear_solve_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
     m = int(np.sum(rhs_sizes))
     seeds = [Node(node.shape, deps=_local_identity(rhs_sizes, j)) for j, node in enumerate(rhs)]
     a_rows = _first_order(matvec, [], [_constant(c) for c in consts] + seeds, m, ctx)
-    a_pattern = sp.csr_array(
-        sp.vstack([rows if rows is not None else sp.csr_array((s, m), dtype=bool)
-                   for rows, s in zip(a_rows, rhs_sizes)]), dtype=bool)
+    a_pattern = _stacked_rows(a_rows, rhs_sizes, m)
     inverse = _reach_closure(a_pattern)
 
     varying = [k for k, c in enumerate(consts) if c.deps is not None]
@@ -295,10 +305,7 @@ def custom_linear_solve_rule(eqn, ins: list[Node], ctx: Context) -> list[Node]:
             inputs[k] = const_seeds[j]
         theta_rows = _first_order(matvec, [], inputs + [_constant(r) for r in rhs],
                                   int(np.sum(sizes)), ctx)
-        stacked = sp.csr_array(
-            sp.vstack([rows if rows is not None else sp.csr_array((s, int(np.sum(sizes))),
-                                                                  dtype=bool)
-                       for rows, s in zip(theta_rows, rhs_sizes)]), dtype=bool)
+        stacked = _stacked_rows(theta_rows, rhs_sizes, int(np.sum(sizes)))
         starts = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         for j, k in enumerate(varying):
             theta_links.append((consts[k], stacked[:, starts[j] : starts[j + 1]]))
